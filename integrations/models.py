@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from integrations.scopes import Scope
 
@@ -22,7 +23,7 @@ class Channel(models.Model):
         PARTNER = "partner", _("Partner")
 
     code = models.SlugField(_("code"), max_length=50, unique=True, help_text=_("Stable identifier used in logs."))
-    name = models.CharField(_("name"), max_length=200)
+    name = models.CharField(pgettext_lazy("title of a thing", "name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     is_active = models.BooleanField(_("active"), default=True)
     scopes = models.JSONField(_("scopes"), default=list, blank=True)
@@ -57,7 +58,11 @@ class ApiKey(models.Model):
     """A secret a channel authenticates with. Only its SHA-256 is stored; the key is shown once."""
 
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="api_keys", verbose_name=_("channel"))
-    name = models.CharField(_("name"), max_length=100, help_text=_("Where it is used, e.g. 'till 3, Moscow'."))
+    name = models.CharField(
+        pgettext_lazy("title of a thing", "name"),
+        max_length=100,
+        help_text=_("Where it is used, e.g. 'till 3, Moscow'."),
+    )
     prefix = models.CharField(_("prefix"), max_length=16, help_text=_("First characters, to recognise the key."))
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

@@ -87,6 +87,11 @@ class AutoSchema(SpectacularAutoSchema):
             codes += IDEMPOTENCY_ERRORS
             if not self._idempotency_required():
                 codes.remove("idempotency_key_required")
+        if self.method == "GET" and self._is_list_view():
+            if getattr(self.view, "pagination_class", None):
+                codes.append("invalid_page")
+            if getattr(self.view, "filterset_class", None):
+                codes.append("validation_error")
         codes += getattr(self._handler(), "documented_errors", ())
         return codes
 
