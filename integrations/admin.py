@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from integrations.models import ApiKey, Channel
+from integrations.models import ApiKey, Channel, IdempotencyKey
 from integrations.scopes import Scope
 from integrations.services.channels import api_key_issue, api_key_revoke, channel_scopes_validate
 
@@ -121,3 +121,24 @@ class ApiKeyAdmin(admin.ModelAdmin):
             ngettext("%(count)d API key revoked.", "%(count)d API keys revoked.", revoked) % {"count": revoked},
             messages.SUCCESS,
         )
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    """Read-only: lets support answer "why did my retry get this answer?"."""
+
+    list_display = ["key", "channel", "method", "path", "state", "response_status", "created_at", "expires_at"]
+    list_filter = ["state", "channel"]
+    list_select_related = ["channel"]
+    search_fields = ["=key"]
+    show_full_result_count = False
+    sortable_by = ["created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: IdempotencyKey | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: IdempotencyKey | None = None) -> bool:
+        return False

@@ -5,7 +5,7 @@ import re
 import pytest
 from rest_framework.test import APIClient
 
-from integrations.models import ApiKey, Channel
+from integrations.models import ApiKey, Channel, IdempotencyKey
 from integrations.services.channels import api_key_issue
 from integrations.tests.factories import ChannelFactory
 
@@ -109,3 +109,15 @@ def test_channel_list_query_count_does_not_grow_with_channels(admin_client, djan
         response = admin_client.get("/admin/integrations/channel/")
 
     assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_stored_idempotency_answers_are_visible_read_only(admin_client, api):
+    api.post("/api/v1/customers", {"phone": "+79161234567"}, format="json", HTTP_IDEMPOTENCY_KEY="erp-42")
+
+    listing = admin_client.get("/admin/integrations/idempotencykey/", {"q": "erp-42"})
+    record = admin_client.get(f"/admin/integrations/idempotencykey/{IdempotencyKey.objects.get().pk}/change/")
+
+    assert "erp-42" in listing.content.decode()
+    assert record.status_code == 200
+    assert 'name="_save"' not in record.content.decode()
