@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -117,6 +118,15 @@ IDEMPOTENCY_WAIT_SECONDS = env.float("IDEMPOTENCY_WAIT_SECONDS", default=5.0)
 # A request that has held its key this long without finishing is presumed dead; a retry may take over.
 IDEMPOTENCY_STALE_AFTER = timedelta(seconds=env.int("IDEMPOTENCY_STALE_AFTER_SECONDS", default=300))
 
+# Points ledger (F-LED). Lifetimes per lot kind live in the database (BalanceType / LotLifetime).
+POINTS_DEFAULT_BALANCE_TYPE = env("POINTS_DEFAULT_BALANCE_TYPE", default="retail")
+# A refund restores a lot that expired meanwhile, alive for at least this long.
+POINTS_REFUND_GRACE_DAYS = env.int("POINTS_REFUND_GRACE_DAYS", default=30)
+# A hold nobody commits or releases is released after this long.
+POINTS_HOLD_TIMEOUT_MINUTES = env.int("POINTS_HOLD_TIMEOUT_MINUTES", default=30)
+# Rows per transaction in the expiry job.
+POINTS_EXPIRY_CHUNK_SIZE = env.int("POINTS_EXPIRY_CHUNK_SIZE", default=5000)
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["integrations.authentication.ChannelKeyAuthentication"],
@@ -155,11 +165,21 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=None)
 # No broker configured → run tasks in the calling process (embedded default, tests).
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
 CELERY_TASK_EAGER_PROPAGATES = True
+# Exactly-once effects: a task is acknowledged only after it finished, and one whose worker died
+# (even kill -9) is delivered again; the jobs are idempotent, so the re-run changes only what is left.
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Redis re-delivers an unacknowledged task after this long: longer than the longest job (expiry of
+# 10M lots takes minutes), or a slow job would be started twice in parallel (harmless, but wasted).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=4 * 3600)}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
+    # Right after midnight in the business timezone: points expire at the end of their day.
+    "points-expire-due": {"task": "points.tasks.expire_due", "schedule": crontab(hour=0, minute=5)},
+    "points-release-expired-holds": {"task": "points.tasks.release_expired_holds", "schedule": timedelta(minutes=1)},
+    "points-unlock-due": {"task": "points.tasks.unlock_due", "schedule": timedelta(minutes=5)},
     "idempotency-keys-purge": {
         "task": "integrations.tasks.idempotency_keys_purge",
         "schedule": timedelta(hours=1),

@@ -1,0 +1,39 @@
+"""The ledger's service API: the only code that writes accounts, lots, holds and journal rows."""
+
+from points.services.accrual import points_accrue, points_cancel_accrual, points_unlock, points_unlock_due
+from points.services.adjustment import points_adjust
+from points.services.expiry import points_expire_due
+from points.services.holds import (
+    points_hold,
+    points_hold_commit,
+    points_hold_release,
+    points_holds_release_expired,
+)
+from points.services.journal import SYSTEM, Actor, PointsOperation
+from points.services.reconcile import points_reconcile
+from points.services.redemption import points_redeem, points_refund
+from points.services.reset import points_reset_preview, points_reset_run, points_reset_schedule
+from points.services.reversal import points_clawback
+
+__all__ = [
+    "SYSTEM",
+    "Actor",
+    "PointsOperation",
+    "points_accrue",
+    "points_adjust",
+    "points_cancel_accrual",
+    "points_clawback",
+    "points_expire_due",
+    "points_hold",
+    "points_hold_commit",
+    "points_hold_release",
+    "points_holds_release_expired",
+    "points_reconcile",
+    "points_redeem",
+    "points_refund",
+    "points_reset_preview",
+    "points_reset_run",
+    "points_reset_schedule",
+    "points_unlock",
+    "points_unlock_due",
+]

@@ -1,0 +1,24 @@
+from datetime import datetime, timedelta
+
+from points.models import BalanceType, LotLifetime
+
+
+def lifetime_days(*, balance_type: BalanceType, kind: str) -> int | None:
+    """Days a lot of ``kind`` lives once available: per kind if configured, else the balance type's default."""
+    specific = LotLifetime.objects.filter(balance_type=balance_type, kind=kind).first()
+    return specific.lifetime_days if specific is not None else balance_type.default_lifetime_days
+
+
+def expiry_from(start: datetime, days: int | None) -> datetime | None:
+    return None if days is None else start + timedelta(days=days)
+
+
+DEFAULT_BALANCE_TYPES = {"retail": "Retail points", "b2b": "B2B points"}
+
+
+def balance_types_ensure_defaults() -> None:
+    """The default balance types with the case studies' lifetimes (welcome 90 days, others 365).
+    The migration creates them; this restores them where a test flushed the database."""
+    for code, name in DEFAULT_BALANCE_TYPES.items():
+        balance_type, _ = BalanceType.objects.get_or_create(code=code, defaults={"name": name})
+        LotLifetime.objects.get_or_create(balance_type=balance_type, kind="welcome", defaults={"lifetime_days": 90})
