@@ -15,6 +15,15 @@ from integrations.services.channels import api_key_issue
 from integrations.tests.factories import ChannelFactory
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        default=False,
+        help="run the property-based ledger tests with ten times as many examples (minutes, not seconds)",
+    )
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     database = settings.DATABASES["default"]
     vendor = database["ENGINE"].rsplit(".", 1)[-1]

@@ -12,6 +12,7 @@ admin.site.index_title = _("Loyalty programme administration")
 api_v1 = [
     path("", include("integrations.api.urls")),
     path("", include("customers.api.urls")),
+    path("", include("points.api.urls")),
 ]
 
 urlpatterns = [

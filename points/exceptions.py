@@ -73,3 +73,15 @@ class NotARedemption(PointsError):
     code = "not_a_redemption"
     status_code = 404
     default_message = _("No such redemption.")
+
+
+class UnknownBalanceType(PointsError):
+    code = "unknown_balance_type"
+    status_code = 400
+    default_message = _("No such balance type.")
+
+
+class ResetNotDue(PointsError):
+    code = "reset_not_due"
+    status_code = 409
+    default_message = _("This reset is not scheduled to run yet, or has already run or been cancelled.")

@@ -51,6 +51,24 @@ def _key_from(request: Request, *, required: bool) -> str | None:
     return key
 
 
+OPERATION_KEY_MAX_LENGTH = 200  # the ledgers' operation_key columns
+
+
+def request_operation_key(request: Request) -> str:
+    """The operation key a domain service records for this ``@idempotent()`` request (key required): one per
+    channel and ``Idempotency-Key``, so an operation re-run after a stale claim is taken over happens once.
+
+    Built from the channel's pk, which never changes (its code may be edited). A key too long for the
+    column is replaced by its SHA-256, under another prefix so the two forms can never collide.
+    """
+    channel = request_channel(request)
+    key = request.headers[HEADER]
+    operation_key = f"api:{channel.pk}:{key}"
+    if len(operation_key) <= OPERATION_KEY_MAX_LENGTH:
+        return operation_key
+    return f"api-sha256:{channel.pk}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def _as_sent(response: Response) -> HttpResponse:
     body = b"" if response.data is None else JSONRenderer().render(response.data)
     sent = HttpResponse(body, status=response.status_code, content_type="application/json")

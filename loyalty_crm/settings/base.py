@@ -180,6 +180,7 @@ CELERY_BEAT_SCHEDULE = {
     "points-expire-due": {"task": "points.tasks.expire_due", "schedule": crontab(hour=0, minute=5)},
     "points-release-expired-holds": {"task": "points.tasks.release_expired_holds", "schedule": timedelta(minutes=1)},
     "points-unlock-due": {"task": "points.tasks.unlock_due", "schedule": timedelta(minutes=5)},
+    "points-run-due-resets": {"task": "points.tasks.run_due_resets", "schedule": timedelta(minutes=15)},
     "idempotency-keys-purge": {
         "task": "integrations.tasks.idempotency_keys_purge",
         "schedule": timedelta(hours=1),

@@ -12,7 +12,13 @@ from points.services.holds import (
 from points.services.journal import SYSTEM, Actor, PointsOperation
 from points.services.reconcile import points_reconcile
 from points.services.redemption import points_redeem, points_refund
-from points.services.reset import points_reset_preview, points_reset_run, points_reset_schedule
+from points.services.reset import (
+    points_reset_cancel,
+    points_reset_preview,
+    points_reset_run,
+    points_reset_schedule,
+    points_resets_run_due,
+)
 from points.services.reversal import points_clawback
 
 __all__ = [
@@ -31,9 +37,11 @@ __all__ = [
     "points_reconcile",
     "points_redeem",
     "points_refund",
+    "points_reset_cancel",
     "points_reset_preview",
     "points_reset_run",
     "points_reset_schedule",
+    "points_resets_run_due",
     "points_unlock",
     "points_unlock_due",
 ]

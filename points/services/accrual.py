@@ -14,10 +14,20 @@ from customers.models import Customer
 from points.exceptions import LotNotPending
 from points.locks import account_lock_for_customer, accounts_lock
 from points.models import ZERO, Entry, Lot
-from points.services.journal import SYSTEM, Actor, Journal, PointsOperation, fingerprint, points_amount, replay
+from points.services.journal import (
+    SYSTEM,
+    Actor,
+    Journal,
+    PointsOperation,
+    fingerprint,
+    points_amount,
+    replay,
+    replays_a_raced_key,
+)
 from points.services.lifetimes import expiry_from, lifetime_days
 
 
+@replays_a_raced_key
 def points_accrue(
     *,
     customer: Customer,
@@ -43,9 +53,8 @@ def points_accrue(
     amount = points_amount(amount)
     balance_type = balance_type or settings.POINTS_DEFAULT_BALANCE_TYPE
     now = now or timezone.now()
-    pending = pending or (available_from is not None and available_from > now)
-    if not restriction and not customer.is_member:
-        restriction = Lot.Restriction.MEMBERS_ONLY
+    # The request as asked, not as derived from the clock or the membership: a retry after the date passed
+    # or after the customer joined is the same operation and must replay, not conflict.
     key_print = fingerprint(
         op="accrue",
         customer=customer.pk,
@@ -58,6 +67,9 @@ def points_accrue(
         restriction=restriction,
         source=[source_type, source_id],
     )
+    pending = pending or (available_from is not None and available_from > now)
+    if not restriction and not customer.is_member:
+        restriction = Lot.Restriction.MEMBERS_ONLY
     with transaction.atomic():
         account = account_lock_for_customer(customer_id=customer.pk, balance_type=balance_type, key=operation_key)
         if account.key_used:

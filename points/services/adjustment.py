@@ -10,13 +10,25 @@ from django.db import transaction
 from django.utils import timezone
 
 from customers.models import Customer
+from points.exceptions import InvalidAmount
 from points.locks import account_lock_for_customer
 from points.models import ZERO, Entry, Lot, LotKind
-from points.services.journal import Actor, Journal, PointsOperation, fingerprint, points_amount, replay, require_reason
+from points.services.journal import (
+    Actor,
+    Journal,
+    PointsOperation,
+    fingerprint,
+    points_amount,
+    replay,
+    replays_a_raced_key,
+    require_reason,
+    signed_points_amount,
+)
 from points.services.lifetimes import expiry_from, lifetime_days
 from points.services.spending import spendable_lots, take_soonest_expiring
 
 
+@replays_a_raced_key
 def points_adjust(
     *,
     customer: Customer,
@@ -33,8 +45,11 @@ def points_adjust(
     removal past the spendable total is ``InsufficientPoints``. Locks the account; idempotent by key.
     """
     require_reason(actor, reason)
-    signed = Decimal(str(amount))
-    magnitude = points_amount(abs(signed))
+    try:
+        signed = signed_points_amount(amount)
+        magnitude = points_amount(abs(signed))
+    except ArithmeticError:  # not a number at all ("abc"): the same answer as any other bad amount
+        raise InvalidAmount() from None
     balance_type = balance_type or settings.POINTS_DEFAULT_BALANCE_TYPE
     now = now or timezone.now()
     key_print = fingerprint(

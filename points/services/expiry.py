@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from points.locks import accounts_lock
+from points.locks import accounts_lock, accounts_lock_ids
 from points.models import ZERO, Entry, Lot
 from points.services.journal import SYSTEM, Journal
 
@@ -61,10 +61,10 @@ def points_expire_due(
 
 def _expire_chunk(*, lot_ids: list[int], account_ids: list[int], now: datetime) -> tuple[int, object]:
     with transaction.atomic():
-        accounts = accounts_lock(account_ids=account_ids)
         if connection.vendor == "postgresql":
+            accounts_lock_ids(account_ids=account_ids)  # the statement reads and writes them itself
             return _expire_chunk_sql(lot_ids, now)
-        return _expire_chunk_orm(lot_ids, accounts, now)
+        return _expire_chunk_orm(lot_ids, accounts_lock(account_ids=account_ids), now)
 
 
 EXPIRE_CHUNK_SQL = """

@@ -15,12 +15,22 @@ from customers.models import Customer
 from points.exceptions import HoldNotFound, HoldNotOpen, InvalidAmount
 from points.locks import account_lock, account_lock_for_customer
 from points.models import ZERO, Allocation, Entry, Hold, Lot
-from points.services.journal import SYSTEM, Actor, Journal, PointsOperation, fingerprint, points_amount, replay
+from points.services.journal import (
+    SYSTEM,
+    Actor,
+    Journal,
+    PointsOperation,
+    fingerprint,
+    points_amount,
+    replay,
+    replays_a_raced_key,
+)
 from points.services.spending import spendable_lots, take_soonest_expiring
 
 logger = logging.getLogger(__name__)
 
 
+@replays_a_raced_key
 def points_hold(
     *,
     customer: Customer,
@@ -69,6 +79,7 @@ def points_hold(
         return journal.flush(hold=hold)
 
 
+@replays_a_raced_key
 def points_hold_commit(
     *,
     hold_id: int,
@@ -91,6 +102,8 @@ def points_hold_commit(
             return replay(key=operation_key, fingerprint_=key_print)
         if hold.state != Hold.State.OPEN:
             raise HoldNotOpen(extra={"state": hold.state})
+        if hold.expires_at <= now:  # timed out: as good as released, whether or not the release job ran yet
+            raise HoldNotOpen(extra={"state": "timed_out"})
         amount = amount if amount is not None else hold.amount
         if amount > hold.amount:
             raise InvalidAmount(extra={"held": str(hold.amount)})
@@ -109,6 +122,7 @@ def points_hold_commit(
         return journal.flush(hold=hold)
 
 
+@replays_a_raced_key
 def points_hold_release(
     *, hold_id: int, operation_key: str, actor: Actor = SYSTEM, now: datetime | None = None
 ) -> PointsOperation:

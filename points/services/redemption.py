@@ -15,10 +15,20 @@ from customers.models import Customer
 from points.exceptions import NotARedemption, NothingToRefund, RefundExceedsRedemption
 from points.locks import account_lock, account_lock_for_customer
 from points.models import ZERO, Allocation, Entry, Lot
-from points.services.journal import SYSTEM, Actor, Journal, PointsOperation, fingerprint, points_amount, replay
+from points.services.journal import (
+    SYSTEM,
+    Actor,
+    Journal,
+    PointsOperation,
+    fingerprint,
+    points_amount,
+    replay,
+    replays_a_raced_key,
+)
 from points.services.spending import spendable_lots, take_soonest_expiring
 
 
+@replays_a_raced_key
 def points_redeem(
     *,
     customer: Customer,
@@ -54,6 +64,7 @@ def points_redeem(
         return journal.flush()
 
 
+@replays_a_raced_key
 def points_refund(
     *,
     redemption_id: int,
@@ -65,7 +76,8 @@ def points_refund(
 ) -> PointsOperation:
     """Give back all (default) or part of a redemption to the very lots it consumed, latest-expiring first.
 
-    A lot that expired meanwhile comes back alive for at least ``POINTS_REFUND_GRACE_DAYS``.
+    A lot that expired meanwhile comes back alive for at least ``POINTS_REFUND_GRACE_DAYS``, holding only the
+    refunded points (what was left in it stays expired, whether or not the expiry job had swept it).
     ``RefundExceedsRedemption`` past what is left to refund. Locks the account; idempotent by key.
     """
     now = now or timezone.now()
@@ -87,13 +99,17 @@ def points_refund(
             raise RefundExceedsRedemption(extra={"refundable": str(total)})
         grace_until = now + timedelta(days=settings.POINTS_REFUND_GRACE_DAYS)
         lots = {lot.pk: lot for lot in Lot.objects.filter(pk__in=refundable)}
-        restored, left = [], amount
+        restored, lapsed, left = [], [], amount
         for lot_id in reversed(list(refundable)):  # undo in reverse order of consumption
             part = min(refundable[lot_id], left)
             if part == 0:
                 continue
             lot = lots[lot_id]
             if lot.state == Lot.State.EXPIRED or (lot.expires_at is not None and lot.expires_at <= now):
+                if lot.state == Lot.State.ACTIVE and lot.remaining > 0:
+                    # Expired, not yet swept: what was left in it expires now, as the job would have done;
+                    # only the refunded points come back to life.
+                    lapsed.append((lot, lot.remaining))
                 lot.state = Lot.State.ACTIVE
                 lot.expires_at = max(lot.expires_at or grace_until, grace_until)
             restored.append((lot, part, ZERO))
@@ -102,6 +118,11 @@ def points_refund(
             account=account, key=operation_key, fingerprint_=key_print, now=now, actor=actor, reason=reason
         )
         journal.entry(Entry.Kind.REFUND, amount, available=amount, lots=restored, reverses=redemption)
+        if lapsed:
+            gone = sum((remaining for _, remaining in lapsed), ZERO)
+            journal.entry(
+                Entry.Kind.EXPIRE, gone, available=-gone, lots=[(lot, -remaining, ZERO) for lot, remaining in lapsed]
+            )
         return journal.flush()
 
 

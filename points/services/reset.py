@@ -11,16 +11,10 @@ from django.db import transaction
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
-from points.exceptions import PointsError
+from points.exceptions import ResetNotDue
 from points.locks import account_lock
 from points.models import ZERO, Account, BalanceReset, BalanceType, Entry, Lot
 from points.services.journal import Actor, Journal, fingerprint
-
-
-class ResetNotDue(PointsError):
-    code = "reset_not_due"
-    status_code = 409
-    default_message = "This reset is not scheduled to run yet, or has already run."
 
 
 @dataclass(frozen=True)
@@ -79,6 +73,33 @@ def points_reset_run(*, reset_id: int, now: datetime | None = None, chunk_size: 
         reset.accounts_reset, reset.points_reset = totals["accounts"], totals["points"] or ZERO
         reset.save()
     return reset
+
+
+def points_reset_cancel(*, reset_id: int) -> BalanceReset:
+    """Call off a scheduled reset; ``ResetNotDue`` if it already ran or was cancelled."""
+    with transaction.atomic():
+        reset = BalanceReset.objects.select_for_update().get(pk=reset_id)
+        if reset.state != BalanceReset.State.SCHEDULED:
+            raise ResetNotDue()
+        reset.state, reset.finished_at = BalanceReset.State.CANCELLED, timezone.now()
+        reset.save(update_fields=["state", "finished_at"])
+    return reset
+
+
+def points_resets_run_due(*, now: datetime | None = None) -> int:
+    """Run every scheduled reset whose date has come (beat job). A reset cancelled or finished meanwhile is
+    skipped; one interrupted half-way resumes where it stopped (per-account keys)."""
+    now = now or timezone.now()
+    done = 0
+    for reset_id in BalanceReset.objects.filter(state=BalanceReset.State.SCHEDULED, run_at__lte=now).values_list(
+        "pk", flat=True
+    ):
+        try:
+            points_reset_run(reset_id=reset_id, now=now)
+            done += 1
+        except ResetNotDue:
+            continue
+    return done
 
 
 def _reset_account(reset: BalanceReset, account_id: int, now: datetime) -> None:

@@ -12,8 +12,10 @@ from points.exceptions import (
     OperationKeyConflict,
     ReasonRequired,
     RefundExceedsRedemption,
+    ResetNotDue,
+    UnknownBalanceType,
 )
-from points.models import Entry, Lot
+from points.models import BalanceType, Entry, Lot
 from points.services import (
     Actor,
     points_accrue,
@@ -27,6 +29,10 @@ from points.services import (
     points_holds_release_expired,
     points_redeem,
     points_refund,
+    points_reset_cancel,
+    points_reset_preview,
+    points_reset_schedule,
+    points_resets_run_due,
     points_unlock,
 )
 from points.tests.helpers import D, assert_consistent, buckets, key
@@ -132,6 +138,7 @@ def test_redeem_exactly_the_balance(customer):
     assert_consistent()
 
 
+@pytest.mark.smoke
 def test_redeem_across_three_lots_takes_soonest_expiring_first(customer):
     late = accrue(customer, 100, days=300).lot
     soon = accrue(customer, 100, days=10).lot
@@ -186,6 +193,7 @@ def test_welcome_points_live_three_months(customer):
     assert operation.lot.expires_at == NOW + timedelta(days=90)
 
 
+@pytest.mark.smoke
 def test_refund_restores_the_very_lots_even_one_that_expired_meanwhile(customer, settings):
     settings.POINTS_REFUND_GRACE_DAYS = 30
     soon = accrue(customer, 100, days=5).lot
@@ -217,6 +225,7 @@ def test_partial_refunds_never_exceed_the_redemption(customer):
     assert_consistent()
 
 
+@pytest.mark.smoke
 def test_clawback_after_partial_spend_creates_debt_that_the_next_accrual_settles(customer):
     returned = accrue(customer, 100, source_type="order_line", source_id="7/1").lot
     points_redeem(customer=customer, amount=70, operation_key=key(), now=NOW)
@@ -259,6 +268,7 @@ def test_clawback_twice_takes_nothing_more(customer):
     assert_consistent()
 
 
+@pytest.mark.smoke
 def test_expiry_at_the_boundary_second(customer):
     expires = NOW + timedelta(days=1)
     accrue(customer, 100, expires_at=expires)
@@ -278,6 +288,7 @@ def test_expired_but_not_yet_swept_points_are_not_spendable(customer):
         points_redeem(customer=customer, amount=1, operation_key=key(), now=expires)
 
 
+@pytest.mark.smoke
 def test_hold_commit_and_release(customer):
     accrue(customer, 100)
 
@@ -307,7 +318,8 @@ def test_hold_timeout_releases_it_and_a_late_commit_is_refused(customer):
 def test_held_points_of_a_lot_that_expires_can_still_be_committed(customer):
     expires = NOW + timedelta(hours=1)
     accrue(customer, 100, expires_at=expires)
-    hold = points_hold(customer=customer, amount=60, operation_key=key(), now=NOW).hold
+    # the hold outlives the lot (a timed-out hold cannot be committed)
+    hold = points_hold(customer=customer, amount=60, timeout=timedelta(hours=2), operation_key=key(), now=NOW).hold
 
     points_expire_due(now=expires)
     assert buckets(customer) == (D(0), D(0), D(60), D(0))
@@ -348,4 +360,49 @@ def test_adjust_needs_actor_and_reason(customer, admin_user):
     entry = Entry.objects.filter(kind="adjust").order_by("pk").last()
     assert (entry.actor_user, entry.reason, entry.available_delta) == (admin_user, "duplicate accrual", D(-30))
     assert buckets(customer)[0] == D(70)
+    assert_consistent()
+
+
+@pytest.mark.parametrize("amount", ["abc", "0", "nan", "1.001", None])
+def test_adjust_refuses_amounts_that_are_not_points(customer, admin_user, amount):
+    with pytest.raises(InvalidAmount):
+        points_adjust(
+            customer=customer, amount=amount, operation_key=key(), actor=Actor(user=admin_user), reason="typo"
+        )
+    assert not Entry.objects.exists()
+
+
+def test_unknown_balance_type_is_a_clear_error(customer):
+    with pytest.raises(UnknownBalanceType):
+        points_accrue(customer=customer, amount=10, kind="purchase", balance_type="gold", operation_key=key())
+    assert not Lot.objects.exists()
+
+
+def test_hold_and_release_report_the_points_they_moved_per_lot(customer):
+    lot = accrue(customer, 100).lot
+
+    held = points_hold(customer=customer, amount=60, operation_key=key(), now=NOW)
+    released = points_hold_release(hold_id=held.hold.pk, operation_key=key(), now=NOW)
+
+    assert held.allocations == {lot.pk: D(60)}
+    assert released.allocations == {lot.pk: D(60)}
+
+
+def test_due_resets_run_once_and_cancelled_ones_never(customer, admin_user):
+    accrue(customer, 100)
+    balance_type = BalanceType.objects.get(code="retail")
+    due = points_reset_schedule(balance_type=balance_type, run_at=NOW, reason="programme ends", created_by=admin_user)
+    called_off = points_reset_schedule(balance_type=balance_type, run_at=NOW, reason="x", created_by=admin_user)
+    points_reset_cancel(reset_id=called_off.pk)
+
+    assert points_reset_preview(reset=due).points == D(100)
+    assert points_resets_run_due(now=NOW - timedelta(seconds=1)) == 0
+    assert points_resets_run_due(now=NOW) == 1
+    assert points_resets_run_due(now=NOW) == 0
+
+    due.refresh_from_db()
+    assert (due.state, due.accounts_reset, due.points_reset) == ("done", 1, D(100))
+    assert buckets(customer) == (D(0), D(0), D(0), D(0))
+    with pytest.raises(ResetNotDue):
+        points_reset_cancel(reset_id=due.pk)
     assert_consistent()

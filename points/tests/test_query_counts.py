@@ -1,0 +1,114 @@
+"""SQL round trips per ledger operation: a small fixed number, whatever the number of lots it touches.
+
+Counted with ``CaptureQueriesContext``. A test runs inside a transaction, so every service's
+``transaction.atomic()`` becomes ``SAVEPOINT`` / ``RELEASE SAVEPOINT`` here; in production the same block
+is ``BEGIN`` / ``COMMIT``, which Django does not log either. Savepoint statements are therefore left out,
+and the figures below are the statements a service really sends.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from points.services import points_accrue, points_hold, points_hold_commit, points_redeem, points_refund
+from points.tests.helpers import D, assert_consistent, buckets, key
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now().replace(microsecond=0)
+SAVEPOINT_STATEMENTS = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+# Statements per operation. Redeem: lock + key check, spendable lots, entry, allocations, lots, account.
+REDEEM = 6
+ACCRUE = 7  # lock + key check, lifetime, lot, entry, allocation, lot total, account
+HOLD = 7  # lock + key check, spendable lots, hold, entry, allocations, lots, account
+HOLD_COMMIT = (
+    10  # hold's account, lock + key check, hold, held sums, held lots, entry, allocations, lots, account, hold
+)
+REFUND = 9  # redemption, lock + key check, allocations, refunded sums, lots, entry, allocations, lots, account
+
+
+def statements(run) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        run()
+    return [query["sql"] for query in captured.captured_queries if not query["sql"].startswith(SAVEPOINT_STATEMENTS)]
+
+
+def accrue_lots(customer, count: int, amount: int = 10) -> None:
+    for day in range(count):
+        points_accrue(
+            customer=customer,
+            amount=amount,
+            kind="purchase",
+            operation_key=key("accrue"),
+            expires_at=NOW + timedelta(days=10 + day),
+            now=NOW,
+        )
+
+
+@pytest.mark.parametrize("lots", [2, 5, 20])
+def test_redeem_across_lots_takes_at_most_six_statements(customer, lots):
+    accrue_lots(customer, lots)
+
+    sent = statements(lambda: points_redeem(customer=customer, amount=10 * lots - 5, operation_key=key(), now=NOW))
+
+    assert len(sent) == REDEEM, sent
+    assert buckets(customer) == (D(5), D(0), D(0), D(0))
+    assert_consistent()
+
+
+def test_redeem_replay_takes_no_more_than_the_first_call(customer):
+    accrue_lots(customer, 3)
+    points_redeem(customer=customer, amount=25, operation_key="redeem:1", now=NOW)
+
+    sent = statements(lambda: points_redeem(customer=customer, amount=25, operation_key="redeem:1", now=NOW))
+
+    assert len(sent) <= REDEEM, sent
+
+
+@pytest.mark.parametrize("lots", [1, 20])  # the account exists: its creation is a one-off
+def test_accrue_statements_do_not_grow_with_the_account_lots(customer, lots):
+    accrue_lots(customer, lots)
+
+    sent = statements(
+        lambda: points_accrue(customer=customer, amount=10, kind="purchase", operation_key=key(), now=NOW)
+    )
+
+    assert len(sent) == ACCRUE, sent
+
+
+@pytest.mark.parametrize("lots", [2, 20])
+def test_hold_and_commit_across_lots_take_fixed_statements(customer, lots):
+    accrue_lots(customer, lots)
+
+    held = []
+    hold_sent = statements(
+        lambda: held.append(points_hold(customer=customer, amount=10 * lots - 5, operation_key=key(), now=NOW))
+    )
+    commit_sent = statements(
+        lambda: points_hold_commit(hold_id=held[0].hold.pk, amount=10 * lots - 10, operation_key=key(), now=NOW)
+    )
+
+    assert len(hold_sent) == HOLD, hold_sent
+    assert len(commit_sent) == HOLD_COMMIT, commit_sent
+    assert buckets(customer) == (D(10), D(0), D(0), D(0))
+    assert_consistent()
+
+
+@pytest.mark.parametrize("lots", [2, 20])
+def test_refund_across_lots_takes_fixed_statements(customer, lots):
+    accrue_lots(customer, lots)
+    redemption = points_redeem(customer=customer, amount=10 * lots, operation_key=key(), now=NOW)
+
+    sent = statements(
+        lambda: points_refund(
+            redemption_id=redemption.entries[0].pk, amount=10 * lots - 1, operation_key=key(), now=NOW
+        )
+    )
+
+    assert len(sent) == REFUND, sent
+    assert buckets(customer) == (D(10 * lots - 1), D(0), D(0), D(0))
+    assert_consistent()
