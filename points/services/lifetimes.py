@@ -1,4 +1,6 @@
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+
+from django.utils import timezone
 
 from points.models import BalanceType, LotLifetime
 
@@ -10,7 +12,12 @@ def lifetime_days(*, balance_type: BalanceType, kind: str) -> int | None:
 
 
 def expiry_from(start: datetime, days: int | None) -> datetime | None:
-    return None if days is None else start + timedelta(days=days)
+    """Points live ``days`` whole days and expire at the end of the last one in the business timezone
+    (``TIME_ZONE``): the expiry moment is the midnight that starts the following day."""
+    if days is None:
+        return None
+    last_day = timezone.localdate(start) + timedelta(days=days)
+    return timezone.make_aware(datetime.combine(last_day + timedelta(days=1), time.min))
 
 
 DEFAULT_BALANCE_TYPES = {"retail": "Retail points", "b2b": "B2B points"}

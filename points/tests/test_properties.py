@@ -72,6 +72,7 @@ from points.services import (
     points_unlock,
     points_unlock_due,
 )
+from points.services.lifetimes import expiry_from  # lifetimes end with the business day
 from points.tests.helpers import D, buckets
 
 ZERO = Decimal("0.00")
@@ -387,7 +388,7 @@ class LedgerMachine(RuleBasedStateMachine):
             amount=amount,
             remaining=amount,
             state=PENDING if pending else ACTIVE,
-            expires_at=expires_at if expires_at or pending else (days and self.now + timedelta(days=days)),
+            expires_at=expires_at if expires_at or pending else expiry_from(self.now, days),
             lifetime_days=days,
             restriction=restriction or ("" if self.customer(slot).is_member else Lot.Restriction.MEMBERS_ONLY),
             source=source,
@@ -419,7 +420,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 amount=amount,
                 remaining=amount,
                 state=ACTIVE,
-                expires_at=days and self.now + timedelta(days=days),
+                expires_at=expiry_from(self.now, days),
                 lifetime_days=None,
                 restriction="",
                 source="",
@@ -460,7 +461,7 @@ class LedgerMachine(RuleBasedStateMachine):
         for lot in pending:
             lot.state = ACTIVE
             if lot.expires_at is None and lot.lifetime_days is not None:
-                lot.expires_at = self.now + timedelta(days=lot.lifetime_days)
+                lot.expires_at = expiry_from(self.now, lot.lifetime_days)
         for lot in pending:
             self.settle_debt_from(lot)
 

@@ -1,6 +1,7 @@
 """Ledger services through their public functions, with the issue's edge cases (PostgreSQL)."""
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -40,6 +41,12 @@ from points.tests.helpers import D, assert_consistent, buckets, key
 pytestmark = pytest.mark.django_db
 
 NOW = timezone.now().replace(microsecond=0)
+
+
+def end_of_business_day(moment):
+    """Midnight in Europe/Moscow that ends the Moscow day ``moment`` falls on."""
+    moscow = ZoneInfo("Europe/Moscow")
+    return datetime.combine(moment.astimezone(moscow).date() + timedelta(days=1), time.min, tzinfo=moscow)
 
 
 def accrue(customer, amount, *, days=365, **kwargs):
@@ -105,7 +112,7 @@ def test_pending_accrual_unlocks_on_its_event_with_lifetime_from_then(customer):
 
     lot = Lot.objects.get(pk=operation.lot.pk)
     assert buckets(customer) == (D(300), D(0), D(0), D(0))
-    assert lot.expires_at == later + timedelta(days=365)
+    assert lot.expires_at == end_of_business_day(later + timedelta(days=365))
     assert_consistent()
 
 
@@ -190,7 +197,7 @@ def test_welcome_points_only_on_the_first_order(customer):
 def test_welcome_points_live_three_months(customer):
     operation = points_accrue(customer=customer, amount=500, kind="welcome", operation_key=key(), now=NOW)
 
-    assert operation.lot.expires_at == NOW + timedelta(days=90)
+    assert operation.lot.expires_at == end_of_business_day(NOW + timedelta(days=90))
 
 
 @pytest.mark.smoke
@@ -405,4 +412,19 @@ def test_due_resets_run_once_and_cancelled_ones_never(customer, admin_user):
     assert buckets(customer) == (D(0), D(0), D(0), D(0))
     with pytest.raises(ResetNotDue):
         points_reset_cancel(reset_id=due.pk)
+    assert_consistent()
+
+
+def test_lifetime_ends_at_the_end_of_the_business_day_not_the_utc_one(customer):
+    # 23:30 in Moscow is 20:30 UTC: the Moscow date, not the UTC one, decides where the last day ends.
+    accrued_at = datetime(2026, 1, 1, 23, 30, tzinfo=ZoneInfo("Europe/Moscow"))
+    points_accrue(customer=customer, amount=100, kind="purchase", operation_key=key(), now=accrued_at)
+    last_moment = datetime(2027, 1, 1, 23, 59, 59, tzinfo=ZoneInfo("Europe/Moscow"))
+
+    lot = Lot.objects.get()
+    assert lot.expires_at == datetime(2027, 1, 2, 0, 0, tzinfo=ZoneInfo("Europe/Moscow"))
+    assert points_expire_due(now=last_moment).lots == 0
+    points_redeem(customer=customer, amount=1, operation_key=key(), now=last_moment)
+    assert points_expire_due(now=last_moment + timedelta(seconds=1)).lots == 1
+    assert buckets(customer) == (D(0), D(0), D(0), D(0))
     assert_consistent()
