@@ -203,7 +203,7 @@ class Hold(models.Model):
         return f"hold {self.amount} ({self.state})"
 
 
-class EntryQuerySet(models.QuerySet):
+class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise TypeError("the points journal is append-only")
 
@@ -211,7 +211,24 @@ class EntryQuerySet(models.QuerySet):
         raise TypeError("the points journal is append-only")
 
 
-class Entry(models.Model):
+class AppendOnly(models.Model):
+    """Journal rows are written once: updates and deletes refuse here, and on PostgreSQL in a trigger."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise TypeError("the points journal is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("the points journal is append-only")
+
+
+class Entry(AppendOnly):
     """One line of the append-only journal. Several lines may share an operation key (``operation_seq``)."""
 
     class Kind(models.TextChoices):
@@ -271,8 +288,6 @@ class Entry(models.Model):
     )
     created_at = models.DateTimeField(_("created at"))
 
-    objects = EntryQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("journal entry")
         verbose_name_plural = _("journal entries")
@@ -293,16 +308,8 @@ class Entry(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} [{self.operation_key}]"
 
-    def save(self, *args, **kwargs) -> None:
-        if self.pk is not None and not kwargs.get("force_insert"):
-            raise TypeError("the points journal is append-only")
-        super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
-        raise TypeError("the points journal is append-only")
-
-
-class Allocation(models.Model):
+class Allocation(AppendOnly):
     """How one journal entry changed one lot."""
 
     entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="allocations")
@@ -310,22 +317,12 @@ class Allocation(models.Model):
     remaining_delta = models.DecimalField(_("remaining change"), default=ZERO, **POINTS)
     held_delta = models.DecimalField(_("held change"), default=ZERO, **POINTS)
 
-    objects = EntryQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("allocation")
         verbose_name_plural = _("allocations")
 
     def __str__(self) -> str:
         return f"{self.entry_id}→{self.lot_id} {self.remaining_delta}/{self.held_delta}"
-
-    def save(self, *args, **kwargs) -> None:
-        if self.pk is not None and not kwargs.get("force_insert"):
-            raise TypeError("the points journal is append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("the points journal is append-only")
 
 
 class BalanceReset(models.Model):
