@@ -206,6 +206,11 @@ def points_unlock_due(*, now: datetime | None = None, limit: int = 5000) -> int:
     due = list(
         Lot.objects.filter(state=Lot.State.PENDING, available_from__lte=now).values_list("pk", flat=True)[:limit]
     )
+    unlocked = 0
     for lot_id in due:
-        points_unlock(operation_key=f"unlock:lot:{lot_id}", lot_ids=[lot_id], now=now)
-    return len(due)
+        try:
+            points_unlock(operation_key=f"unlock:lot:{lot_id}", lot_ids=[lot_id], now=now)
+            unlocked += 1
+        except LotNotPending:
+            continue  # cancelled (its order line was) between our query and its lock: nothing to unlock
+    return unlocked

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db.models import F, Q
 
+from customers.models import Customer
 from points.exceptions import InsufficientPoints
 from points.models import ZERO, Account, Lot
 
@@ -14,6 +15,8 @@ from points.models import ZERO, Account, Lot
 def spendable_lots(
     *, account: Account, now: datetime, first_order: bool = False, ignore_restrictions: bool = False
 ) -> list[Lot]:
+    if account.customer.membership in (Customer.Membership.BLOCKED, Customer.Membership.ANONYMISED):
+        return []  # a blocked (or anonymised) customer's points stay on the books but cannot be spent
     lots = Lot.objects.filter(account=account, state=Lot.State.ACTIVE, remaining__gt=0).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now)
     )

@@ -35,6 +35,7 @@ from points.services import (
     points_reset_schedule,
     points_resets_run_due,
     points_unlock,
+    points_unlock_due,
 )
 from points.tests.helpers import D, assert_consistent, buckets, key
 
@@ -427,4 +428,44 @@ def test_lifetime_ends_at_the_end_of_the_business_day_not_the_utc_one(customer):
     points_redeem(customer=customer, amount=1, operation_key=key(), now=last_moment)
     assert points_expire_due(now=last_moment + timedelta(seconds=1)).lots == 1
     assert buckets(customer) == (D(0), D(0), D(0), D(0))
+    assert_consistent()
+
+
+@pytest.mark.parametrize("membership", ["blocked", "anonymised"])
+def test_a_blocked_customer_cannot_spend_but_keeps_the_points(customer, membership):
+    accrue(customer, 100)
+    customer.membership = membership
+    customer.save()
+
+    with pytest.raises(InsufficientPoints):
+        points_redeem(customer=customer, amount=10, operation_key=key(), now=NOW)
+    with pytest.raises(InsufficientPoints):
+        points_hold(customer=customer, amount=10, operation_key=key(), now=NOW)
+    assert buckets(customer) == (D(100), D(0), D(0), D(0))
+
+
+def test_the_unlock_job_skips_a_lot_cancelled_meanwhile_and_unlocks_the_rest(customer, monkeypatch):
+    dated = [
+        points_accrue(
+            customer=customer,
+            amount=10,
+            kind="purchase",
+            operation_key=key(),
+            now=NOW,
+            available_from=NOW + timedelta(days=1),
+        ).lot
+        for _ in range(2)
+    ]
+    real_unlock = points_unlock
+
+    def cancel_first_then_unlock(**kwargs):
+        if kwargs["lot_ids"] == [dated[0].pk]:
+            points_cancel_accrual(operation_key=key(), lot_ids=[dated[0].pk], now=NOW)
+        return real_unlock(**kwargs)
+
+    monkeypatch.setattr("points.services.accrual.points_unlock", cancel_first_then_unlock)
+
+    assert points_unlock_due(now=NOW + timedelta(days=1)) == 1
+    assert [Lot.objects.get(pk=lot.pk).state for lot in dated] == ["cancelled", "active"]
+    assert buckets(customer) == (D(10), D(0), D(0), D(0))
     assert_consistent()
