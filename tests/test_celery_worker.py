@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from integrations.models import IdempotencyKey
 from integrations.tests.factories import ChannelFactory
-from tests.helpers import REPO, clean_env
+from tests.helpers import start_celery_worker
 
 BROKER = "redis://127.0.0.1:6379/14"
 pytestmark = pytest.mark.slow
@@ -33,27 +33,7 @@ def test_worker_on_redis_runs_the_idempotency_purge():
         locked_at=past,
         expires_at=past + timedelta(days=7),
     )
-    settings_dict = connection.settings_dict
-    database_url = (
-        f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
-    )
-    worker = subprocess.Popen(
-        [
-            str(REPO / ".venv/bin/celery"),
-            "-A",
-            "loyalty_crm",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=REPO,
-        env=clean_env(DATABASE_URL=database_url, CELERY_BROKER_URL=BROKER),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_celery_worker(stdout=subprocess.DEVNULL, CELERY_BROKER_URL=BROKER)
     sender = Celery(broker=BROKER)
     try:
         sender.send_task("integrations.tasks.idempotency_keys_purge")

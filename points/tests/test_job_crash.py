@@ -26,7 +26,7 @@ from points.models import Allocation, Entry, Lot
 from points.services import points_reconcile
 from points.tests.helpers import D
 from points.tests.seeding import seed_accounts, seed_lots
-from tests.helpers import REPO, clean_env
+from tests.helpers import start_celery_worker
 
 BROKER = "redis://127.0.0.1:6379/13"
 VISIBILITY_TIMEOUT = 5
@@ -37,28 +37,12 @@ CHUNK = 500
 pytestmark = pytest.mark.slow
 
 
-def start_worker(database_url: str, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            str(REPO / ".venv/bin/celery"),
-            "-A",
-            "loyalty_crm",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=REPO,
-        env=clean_env(
-            DATABASE_URL=database_url,
-            CELERY_BROKER_URL=BROKER,
-            CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
-            POINTS_EXPIRY_CHUNK_SIZE=str(CHUNK),
-        ),
+def start_worker(log: Path) -> subprocess.Popen:
+    return start_celery_worker(
         stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
+        CELERY_BROKER_URL=BROKER,
+        CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
+        POINTS_EXPIRY_CHUNK_SIZE=str(CHUNK),
     )
 
 
@@ -86,15 +70,11 @@ def test_expiry_killed_mid_run_is_delivered_again_and_expires_every_lot_exactly_
     seed_lots(
         accounts=accounts, lots_per_account=LOTS_PER_ACCOUNT, amount=D(2), expires_at=now - timedelta(days=1), now=now
     )
-    settings_dict = connection.settings_dict
-    database_url = (
-        f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
-    )
     sender = Celery(broker=BROKER)
     workers = []
     try:
         # when the expiry task runs on a worker that is killed after some of its chunks committed
-        workers.append(start_worker(database_url, tmp_path / "first.log"))
+        workers.append(start_worker(tmp_path / "first.log"))
         task_id = sender.send_task("points.tasks.expire_due").id
         wait_for(lambda: expired() >= 2 * CHUNK, timeout=60)
         workers[0].send_signal(signal.SIGKILL)
@@ -106,7 +86,7 @@ def test_expiry_killed_mid_run_is_delivered_again_and_expires_every_lot_exactly_
         # than the visibility timeout
         [(_, delivered_at)] = broker.zrange("unacked_index", 0, -1, withscores=True)
         time.sleep(max(0.0, delivered_at + VISIBILITY_TIMEOUT + 1 - time.time()))
-        workers.append(start_worker(database_url, tmp_path / "second.log"))
+        workers.append(start_worker(tmp_path / "second.log"))
         wait_for(lambda: expired() == LOTS and "succeeded" in (tmp_path / "second.log").read_text(), timeout=60)
     finally:
         for worker in workers:
