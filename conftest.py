@@ -64,3 +64,13 @@ def api(channel: Channel, channel_client: Callable[..., APIClient]) -> APIClient
 @pytest.fixture
 def customer(db):
     return CustomerFactory()
+
+
+@pytest.fixture
+def sms_outbox() -> list:
+    """The SMS sent during the test (the locmem SMS backend of the test settings)."""
+    from integrations import sms
+
+    sms.outbox.clear()
+    yield sms.outbox
+    sms.outbox.clear()

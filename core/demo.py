@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from customers.models import Customer
-from customers.services import customer_create
+from customers.services import customer_create, customer_join
 from integrations.models import ApiKey, Channel
 from integrations.scopes import ALL_SCOPES, Scope
 from integrations.services.channels import api_key_hash, api_key_issue, channel_create
@@ -62,6 +62,8 @@ def demo_data_load() -> DemoSummary:
         summary.created.append("demo site API key")
     for phone, name, member in DEMO_CUSTOMERS:
         if not Customer.objects.filter(phone=phone).exists():
-            customer_create(phone=phone, name=name, member=member)
+            customer = customer_create(phone=phone, name=name)
+            if member:
+                customer_join(customer=customer)
             summary.created.append(f"customer {phone}")
     return summary

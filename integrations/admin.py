@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from integrations.models import ApiKey, Channel, IdempotencyKey
+from integrations.models import ApiKey, Channel, IdempotencyKey, Store
 from integrations.scopes import Scope
 from integrations.services.channels import api_key_issue, api_key_revoke, channel_scopes_validate
 
@@ -142,3 +142,10 @@ class IdempotencyKeyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: IdempotencyKey | None = None) -> bool:
         return False
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "city", "is_active"]
+    list_filter = ["is_active", "city"]
+    search_fields = ["code", "name", "city"]

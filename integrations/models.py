@@ -133,3 +133,20 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel_id}:{self.key}"
+
+
+class Store(models.Model):
+    """A showroom or shop: where a customer registered, where an order was placed (SPEC F-ID-1, F-ORD-1)."""
+
+    code = models.SlugField(_("code"), max_length=50, unique=True, help_text=_("As the ERP and tills know it."))
+    name = models.CharField(pgettext_lazy("title of a thing", "name"), max_length=200)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 class Scope(models.TextChoices):
     CUSTOMERS_READ = "customers:read", _("Read customers")
     CUSTOMERS_WRITE = "customers:write", _("Create and change customers")
+    CUSTOMERS_MERGE = "customers:merge", _("Merge duplicate customers")
     POINTS_READ = "points:read", _("Read balances and point history")
     POINTS_WRITE = "points:write", _("Accrue, hold and redeem points")
     ORDERS_READ = "orders:read", _("Read orders")

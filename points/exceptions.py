@@ -85,3 +85,15 @@ class ResetNotDue(PointsError):
     code = "reset_not_due"
     status_code = 409
     default_message = _("This reset is not scheduled to run yet, or has already run or been cancelled.")
+
+
+class HoldsOpen(PointsError):
+    code = "holds_open"
+    status_code = 409
+    default_message = _("Points are held at a checkout; commit or release the holds first.")
+
+
+class LotMoved(PointsError):
+    code = "lot_moved"
+    status_code = 409
+    default_message = _("These points were moved to another customer by a merge; refund them there.")

@@ -115,6 +115,7 @@ class Lot(models.Model):
         SPENT = "spent", _("spent")
         EXPIRED = "expired", _("expired")
         CANCELLED = "cancelled", _("cancelled")
+        MOVED = "moved", _("moved by a merge")
 
     class Restriction(models.TextChoices):
         NONE = "", _("none")
@@ -151,14 +152,15 @@ class Lot(models.Model):
             models.CheckConstraint(condition=Q(held__gte=0), name="lot_held_non_negative"),
             models.CheckConstraint(condition=Q(remaining__lte=F("amount") - F("held")), name="lot_within_amount"),
             models.CheckConstraint(
-                condition=Q(state__in=["pending", "active", "spent", "expired", "cancelled"]), name="lot_state_valid"
+                condition=Q(state__in=["pending", "active", "spent", "expired", "cancelled", "moved"]),
+                name="lot_state_valid",
             ),
             # Only pending and active lots have points left; a pending lot cannot be held.
             models.CheckConstraint(
                 condition=Q(state__in=["pending", "active"]) | Q(remaining=0), name="lot_closed_has_no_remaining"
             ),
             models.CheckConstraint(
-                condition=~Q(state__in=["pending", "cancelled"]) | Q(held=0), name="lot_pending_not_held"
+                condition=~Q(state__in=["pending", "cancelled", "moved"]) | Q(held=0), name="lot_pending_not_held"
             ),
         ]
         indexes = [
@@ -244,6 +246,9 @@ class Entry(AppendOnly):
         SETTLE = "settle", _("debt settlement")
         ADJUST = "adjust", _("manual adjustment")
         RESET = "reset", _("balance reset")
+        UNRESTRICT = "unrestrict", _("restriction lifted")
+        MOVE_OUT = "move_out", _("moved to another customer")
+        MOVE_IN = "move_in", _("moved from another customer")
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", verbose_name=_("account"))
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)

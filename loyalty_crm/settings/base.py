@@ -127,6 +127,33 @@ POINTS_HOLD_TIMEOUT_MINUTES = env.int("POINTS_HOLD_TIMEOUT_MINUTES", default=30)
 # Rows per transaction in the expiry job.
 POINTS_EXPIRY_CHUNK_SIZE = env.int("POINTS_EXPIRY_CHUNK_SIZE", default=5000)
 
+# Customers (F-ID). Welcome bonus on joining (F-CMP-1; by tier once programme rules exist), email bonus (F-CMP-5).
+LOYALTY_WELCOME_BONUS_POINTS = env.int("LOYALTY_WELCOME_BONUS_POINTS", default=500)
+LOYALTY_EMAIL_BONUS_POINTS = env.int("LOYALTY_EMAIL_BONUS_POINTS", default=500)
+# The consent text the registration SMS and forms show; recorded with every consent given through them.
+CONSENT_TEXT_VERSION = env("CONSENT_TEXT_VERSION", default="2026-01")
+
+# Registration codes by SMS (F-ID-2).
+SMS_CODE_LENGTH = env.int("SMS_CODE_LENGTH", default=6)
+SMS_CODE_TTL_SECONDS = env.int("SMS_CODE_TTL_SECONDS", default=300)
+SMS_CODE_MAX_ATTEMPTS = env.int("SMS_CODE_MAX_ATTEMPTS", default=5)
+SMS_CODE_RESEND_SECONDS = env.int("SMS_CODE_RESEND_SECONDS", default=60)
+SMS_CODE_DAILY_LIMIT = env.int("SMS_CODE_DAILY_LIMIT", default=5)
+# Where SMS go: the log (default), an HTTP gateway (SMS_GATEWAY_URL/TOKEN), or memory (tests).
+SMS_BACKEND = env("SMS_BACKEND", default="integrations.sms.ConsoleSmsBackend")
+SMS_GATEWAY_URL = env("SMS_GATEWAY_URL", default="")
+SMS_GATEWAY_TOKEN = env("SMS_GATEWAY_TOKEN", default="")
+SMS_GATEWAY_TIMEOUT_SECONDS = env.float("SMS_GATEWAY_TIMEOUT_SECONDS", default=10.0)
+SMS_SENDER = env("SMS_SENDER", default="Loyalty")
+
+# Email validation (F-ID-3): the link in the email leads to the site, which calls the confirm API with the token.
+EMAIL_VALIDATION_LINK = env("EMAIL_VALIDATION_LINK", default="http://127.0.0.1:8000/confirm-email?token={token}")
+EMAIL_VALIDATION_MAX_AGE_HOURS = env.int("EMAIL_VALIDATION_MAX_AGE_HOURS", default=72)
+
+# Outgoing email: EMAIL_URL as in django-environ (smtp+tls://user:password@host:587); the log by default.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Loyalty CRM <noreply@example.com>")
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["integrations.authentication.ChannelKeyAuthentication"],

@@ -20,6 +20,7 @@ from points.services.reset import (
     points_resets_run_due,
 )
 from points.services.reversal import points_clawback
+from points.services.transfer import points_lift_restriction, points_move_to_customer
 
 __all__ = [
     "SYSTEM",
@@ -34,6 +35,8 @@ __all__ = [
     "points_hold_commit",
     "points_hold_release",
     "points_holds_release_expired",
+    "points_lift_restriction",
+    "points_move_to_customer",
     "points_reconcile",
     "points_redeem",
     "points_refund",

@@ -173,12 +173,14 @@ def _cancel(journal: Journal, lots: list[Lot]) -> None:
 def _per_account(selector, key, key_print, now, actor, apply, reason=""):
     """Run ``apply`` on the selected lots of each account, accounts locked in pk order, under one key."""
     with transaction.atomic():
-        account_ids = sorted(set(Lot.objects.filter(**selector).values_list("account_id", flat=True)))
+        # A lot moved by a merge lives on as its copy on the survivor, which the same source selects.
+        selected = Lot.objects.filter(**selector).exclude(state=Lot.State.MOVED)
+        account_ids = sorted(set(selected.values_list("account_id", flat=True)))
         accounts = accounts_lock(account_ids=account_ids)
         if Entry.objects.filter(operation_key=key, operation_seq=0).exists():
             return [replay(key=key, fingerprint_=key_print)]
         lots_by_account = defaultdict(list)
-        for lot in Lot.objects.filter(**selector).order_by("pk"):
+        for lot in selected.order_by("pk"):
             lots_by_account[lot.account_id].append(lot)
         results = []
         for account_id in account_ids:

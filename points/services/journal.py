@@ -16,30 +16,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection
 
-from integrations.models import Channel
+from core.actors import SYSTEM, Actor  # noqa: F401 (re-exported to the ledger services)
 from points.exceptions import InvalidAmount, OperationKeyConflict, PointsError, ReasonRequired
 from points.models import ZERO, Account, Allocation, Entry, Hold, Lot
 
 CENT = Decimal("0.01")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who asked: a channel (API), a staff user (admin), or nobody (a scheduled job)."""
-
-    channel: Channel | None = None
-    user: AbstractBaseUser | None = None
-
-    @property
-    def is_known(self) -> bool:
-        return self.channel is not None or self.user is not None
-
-
-SYSTEM = Actor()
 
 
 @dataclass

@@ -12,7 +12,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from customers.models import Customer
-from points.exceptions import NotARedemption, NothingToRefund, RefundExceedsRedemption
+from points.exceptions import LotMoved, NotARedemption, NothingToRefund, RefundExceedsRedemption
 from points.locks import account_lock, account_lock_for_customer
 from points.models import ZERO, Allocation, Entry, Lot
 from points.services.journal import (
@@ -105,6 +105,8 @@ def points_refund(
             if part == 0:
                 continue
             lot = lots[lot_id]
+            if lot.state == Lot.State.MOVED:
+                raise LotMoved(extra={"lot_id": lot.pk})
             if lot.state == Lot.State.EXPIRED or (lot.expires_at is not None and lot.expires_at <= now):
                 if lot.state == Lot.State.ACTIVE and lot.remaining > 0:
                     # Expired, not yet swept: what was left in it expires now, as the job would have done;

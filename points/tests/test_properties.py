@@ -78,7 +78,7 @@ from points.tests.helpers import D, buckets
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 START = datetime(2026, 1, 1, 21, 0, tzinfo=UTC)
-PENDING, ACTIVE, SPENT, EXPIRED, CANCELLED = Lot.State.values
+PENDING, ACTIVE, SPENT, EXPIRED, CANCELLED, _MOVED = Lot.State.values
 
 # Accounts the machine works on: (customer index, balance type). Customer 0 is a member, 1 is not (yet).
 SLOTS = [(0, "retail"), (0, "b2b"), (1, "retail")]

@@ -133,7 +133,10 @@ class Command(BaseCommand):
             for index in range(size):
                 customer_id, account_id = first_customer + index, first_account + index
                 # +79 and nine digits: unique per customer id, apart from the test factory's +7916 range.
-                customers.write(f"{customer_id}\t+79{customer_id % 10**9:09d}\t\tmember\t{stamp}\t{stamp}\t{stamp}\n")
+                customers.write(
+                    f"{customer_id}\t+79{customer_id % 10**9:09d}\t\tmember\t{stamp}\t{stamp}\t{stamp}"
+                    "\t\t\tretail\t\t\tru\n"
+                )
                 available = 0
                 for _ in range(per_account):
                     amount = rng.randint(low, high)
@@ -157,7 +160,10 @@ class Command(BaseCommand):
                     f"{account_id}\t{customer_id}\t{balance_type_id}\t{available}\t0\t0\t0\t{stamp}\t{stamp}\n"
                 )
             _copy(
-                cursor, "customers_customer (id, phone, name, membership, joined_at, created_at, updated_at)", customers
+                cursor,
+                "customers_customer (id, phone, name, membership, joined_at, created_at, updated_at, "
+                "email, gender, kind, company, b2b_role, language)",
+                customers,
             )
             _copy(
                 cursor,
