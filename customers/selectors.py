@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from customers.exceptions import CustomerNotFound, IdentifierRequired
 from customers.models import Consent, ConsentChannel, ConsentEvent, Customer, CustomerChange, ExternalId
 from customers.phones import phone_normalise
 from integrations.models import Channel
 
+# An active record before merged duplicates that kept the same phone or email as redirects.
+ACTIVE_FIRST = F("merged_into").asc(nulls_first=True)
 MARKETING = "marketing"
 SERVICE = "service"
 
@@ -39,7 +41,7 @@ def customer_identify(
     if len(given) != 1:
         raise IdentifierRequired()
     if phone:
-        found = Customer.objects.filter(phone=phone_normalise(phone)).order_by("merged_into", "-pk")
+        found = Customer.objects.filter(phone=phone_normalise(phone)).order_by(ACTIVE_FIRST, "-pk")
     elif card:
         found = Customer.objects.filter(card_number=card.strip())
     elif external_id:
@@ -47,7 +49,7 @@ def customer_identify(
             pk__in=ExternalId.objects.filter(channel=channel, external_id=external_id).values("customer")
         )
     else:
-        found = Customer.objects.filter(email=email.strip().lower()).order_by("merged_into", "-pk")
+        found = Customer.objects.filter(email=email.strip().lower()).order_by(ACTIVE_FIRST, "-pk")
     customer = found.select_related("merged_into").first()
     if customer is None:
         raise CustomerNotFound()

@@ -4,8 +4,10 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from customers.services import customer_anonymise, customer_block
 from points.exceptions import (
     HoldNotOpen,
     InsufficientPoints,
@@ -434,8 +436,12 @@ def test_lifetime_ends_at_the_end_of_the_business_day_not_the_utc_one(customer):
 @pytest.mark.parametrize("membership", ["blocked", "anonymised"])
 def test_a_blocked_customer_cannot_spend_but_keeps_the_points(customer, membership):
     accrue(customer, 100)
-    customer.membership = membership
-    customer.save()
+    staff = Actor(user=get_user_model().objects.create_user("manager"))
+    if membership == "blocked":
+        customer_block(customer=customer, actor=staff, reason="fraud check")
+    else:
+        customer_anonymise(customer=customer, actor=staff, reason="personal data request")
+    customer.refresh_from_db()
 
     with pytest.raises(InsufficientPoints):
         points_redeem(customer=customer, amount=10, operation_key=key(), now=NOW)
