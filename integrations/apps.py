@@ -7,4 +7,4 @@ class IntegrationsConfig(AppConfig):
     verbose_name = _("Integrations")
 
     def ready(self) -> None:
-        from integrations import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from integrations import checks, schema  # noqa: F401  (register the deploy checks, the OpenAPI auth extension)

@@ -64,6 +64,8 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "crm.example.com",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/loyalty_crm",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "SMS_BACKEND": "integrations.sms.HttpGatewaySmsBackend",
+    "SMS_GATEWAY_URL": "https://sms.example.com/send",
 }
 
 
@@ -89,3 +91,18 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
 
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def test_check_deploy_warns_when_sms_would_only_be_logged():
+    env = {**PRODUCTION_ENV, "SMS_BACKEND": "integrations.sms.ConsoleSmsBackend"}
+
+    result = subprocess.run(
+        [PYTHON, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode != 0
+    assert "integrations.W001" in result.stderr + result.stdout
