@@ -71,6 +71,7 @@ class Customer(models.Model):
         null=True,
         blank=True,
         related_name="merged_duplicates",
+        db_index=False,  # the partial index customer_merged serves it
         verbose_name=_("merged into"),
         help_text=_("A merged duplicate is kept as a redirect to the customer it was merged into."),
     )
@@ -126,6 +127,9 @@ class Customer(models.Model):
             models.Index(fields=["email"], condition=~Q(email=""), name="customer_email"),
             models.Index(fields=["membership", "-created_at"], name="customer_membership_recent"),
             models.Index(fields=["merged_into"], condition=Q(merged_into__isnull=False), name="customer_merged"),
+            # Phone lookups that include merged redirects (identify, admin search): the unique constraint's
+            # index covers only active customers and cannot serve them.
+            models.Index(fields=["phone"], name="customer_phone"),
         ]
 
     def __str__(self) -> str:
