@@ -58,7 +58,7 @@ def test_create_customer_documents_its_own_business_error(schema):
         example["value"]["error"]["code"]
         for example in responses["409"]["content"]["application/json"]["examples"].values()
     }
-    assert codes == {"customer_exists", "request_in_progress"}
+    assert codes == {"customer_exists", "card_number_taken", "external_id_taken", "request_in_progress"}
     assert "422" in responses
 
 

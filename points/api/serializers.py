@@ -95,7 +95,26 @@ class EntryOutput(serializers.Serializer):
     operation_key = serializers.CharField()
     hold_id = serializers.IntegerField(allow_null=True)
     reverses_id = serializers.IntegerField(allow_null=True, help_text="The redemption a refund gives back.")
+    source_type = serializers.SerializerMethodField(
+        help_text="What the points came from (e.g. `order_line`, `customer` for a welcome or email bonus): the "
+        "source of the first lot the line created or changed; empty if none."
+    )
+    source_id = serializers.SerializerMethodField(help_text="The id of that source, e.g. the order line.")
     allocations = AllocationOutput(many=True, help_text="The lots this line changed, e.g. what a spend consumed.")
+
+    def get_source_type(self, entry: Entry) -> str:
+        lot = self._first_lot(entry)
+        return lot.source_type if lot else ""
+
+    def get_source_id(self, entry: Entry) -> str:
+        lot = self._first_lot(entry)
+        return lot.source_id if lot else ""
+
+    @staticmethod
+    def _first_lot(entry: Entry):
+        # From the prefetched allocations (ordered by pk): no query per line.
+        allocations = entry.allocations.all()
+        return allocations[0].lot if allocations else None
 
 
 # --- holds -----------------------------------------------------------------------------------

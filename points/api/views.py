@@ -88,7 +88,8 @@ class PointsHistoryApi(GenericAPIView):
         responses=EntryOutput(many=True),
         description=(
             "Journal lines, newest first. Each lists the lots it changed: a spend shows which accruals it "
-            "consumed (SPEC F-LED-11)."
+            "consumed (SPEC F-LED-11); `source_type`/`source_id` name what the first of them came from, e.g. "
+            "the order line."
         ),
     )
     @documents_errors(CustomerNotFound, "validation_error")

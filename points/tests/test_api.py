@@ -147,6 +147,8 @@ def test_history_shows_which_lots_a_redemption_consumed(api, customer):
         "operation_key": "erp:order:1042",
         "hold_id": None,
         "reverses_id": None,
+        "source_type": "",
+        "source_id": "",
         "allocations": [
             {
                 "lot_id": soon.pk,
@@ -501,6 +503,8 @@ def test_adding_points_creates_a_manual_lot_recorded_with_channel_and_reason(api
                 "operation_key": f"api:{channel.pk}:k1",
                 "hold_id": None,
                 "reverses_id": None,
+                "source_type": "channel",
+                "source_id": "",
                 "allocations": [
                     {
                         "lot_id": lot.pk,
