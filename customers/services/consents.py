@@ -8,7 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.actors import Actor
-from customers.models import Consent, ConsentEvent, Customer
+from customers.exceptions import InvalidCustomerData
+from customers.models import Consent, ConsentChannel, ConsentEvent, Customer
+from customers.services.profile import customer_lock
 
 
 def consent_set(
@@ -22,9 +24,17 @@ def consent_set(
     now: datetime | None = None,
 ) -> Consent:
     """Grant or revoke marketing on ``channel``. Every change is a history event; repeating the current
-    decision (same text version) records nothing, so a retried request is harmless."""
+    decision (same text version) records nothing, so a retried request is harmless. Locks the customer, so
+    concurrent changes of one customer queue; a merged or anonymised customer refuses (``customer_merged``,
+    ``customer_anonymised``) — a consent recorded on a redirect would never reach the survivor."""
+    if channel not in ConsentChannel.values:
+        raise InvalidCustomerData(
+            fields={"channel": [{"code": "invalid_choice", "message": f"Choose one of: {', '.join(ConsentChannel)}."}]}
+        )
     now = now or timezone.now()
     with transaction.atomic():
+        if source != ConsentEvent.Source.ANONYMISATION:  # anonymisation revokes while holding the lock itself
+            customer_lock(customer.pk)
         current = Consent.objects.select_for_update().filter(customer=customer, channel=channel).first()
         if current is not None and current.granted == granted and current.text_version == text_version:
             return current

@@ -30,9 +30,16 @@ def email_validation_token(customer: Customer) -> str:
 def email_validation_request(*, customer: Customer, actor: Actor = SYSTEM, email: str | None = None) -> str:
     """Send a confirmation link for the customer's email (first setting ``email`` if given; a changed email is
     no longer validated). Returns the token, which the site posts back to confirm. ``email_missing`` if there
-    is no email to validate."""
+    is no email to validate; merged and anonymised customers refuse (``customer_merged``, ``customer_anonymised``)."""
     if email is not None:
+        if not email.strip():  # checked first: clearing the email and then refusing left the customer without it
+            raise EmailMissing()
         customer = customer_update(customer=customer, actor=actor, email=email)
+    else:
+        with transaction.atomic():
+            # A fresh read, refused like an update (``customer_merged``/``customer_anonymised``): a link sent to a
+            # merged duplicate's address would validate nothing, or the survivor's email by accident.
+            customer = customer_lock(customer.pk)
     if not customer.email:
         raise EmailMissing()
     token = email_validation_token(customer)
@@ -67,7 +74,10 @@ def email_validation_confirm(
     except signing.BadSignature:
         raise EmailTokenInvalid() from None
     with transaction.atomic():
-        customer = customer_lock(_survivor_id(data["customer"]))
+        try:
+            customer = customer_lock(_survivor_id(data["customer"]))
+        except Customer.DoesNotExist:  # a genuine link to a record deleted since: not a server error
+            raise EmailTokenInvalid() from None
         if customer.email != data["email"]:
             raise EmailTokenStale()
         if customer.email_validated_at is None:

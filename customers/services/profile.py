@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -67,7 +68,7 @@ def customer_create(
         email=email.strip().lower(),
         birth_date=birth_date,
         gender=gender,
-        card_number=card_number or None,
+        card_number=_card(card_number),
         kind=kind,
         company=company.strip(),
         b2b_role=b2b_role,
@@ -83,7 +84,7 @@ def customer_create(
                 _external_id_set(customer, actor.channel, external_id)
             record_change(customer, action="create", actor=actor, now=now, changes=_created(customer))
     except IntegrityError as error:
-        _raise_taken(customer, error)
+        _raise_taken(customer, error, channel=actor.channel, external_id=external_id)
         raise
     return customer
 
@@ -108,7 +109,7 @@ def customer_update(
             elif name == "email":
                 value = (value or "").strip().lower()
             elif name == "card_number":
-                value = value or None
+                value = _card(value)
             elif isinstance(value, str):
                 value = value.strip()
             setattr(locked, name, value)
@@ -172,9 +173,26 @@ def _external_id_set(customer: Customer, channel: Channel | None, external_id: s
     return linked
 
 
+def _card(value: str | None) -> str | None:
+    """Trimmed, as ``customer_identify`` looks it up; blank is no card (NULL, so blanks never collide)."""
+    return (value or "").strip() or None
+
+
+# Choice fields the database does not constrain (or constrains with an opaque IntegrityError).
+CHOICES = {
+    "kind": Customer.Kind.values,
+    "b2b_role": Customer.B2bRole.values,
+    "gender": Customer.Gender.values,
+    "language": [code for code, _ in settings.LANGUAGES],
+}
+
+
 def _validate(customer: Customer) -> None:
     errors: dict[str, list[dict[str, str]]] = {}
-    if customer.kind != Customer.Kind.B2B and customer.b2b_role:
+    for name, allowed in CHOICES.items():
+        if getattr(customer, name) not in allowed:
+            errors[name] = [{"code": "invalid_choice", "message": f"Choose one of: {', '.join(map(str, allowed))}."}]
+    if customer.kind != Customer.Kind.B2B and customer.b2b_role and "b2b_role" not in errors:
         errors["b2b_role"] = [{"code": "retail_has_no_role", "message": "Only B2B customers have a B2B role."}]
     if customer.birth_date is not None and customer.birth_date > timezone.localdate():
         errors["birth_date"] = [{"code": "in_future", "message": "The birth date is in the future."}]
@@ -187,8 +205,11 @@ def _validate(customer: Customer) -> None:
         raise InvalidCustomerData(fields=errors)
 
 
-def _raise_taken(customer: Customer, error: IntegrityError) -> None:
-    """Turn a unique violation into the error naming what is taken (and by whom)."""
+def _raise_taken(
+    customer: Customer, error: IntegrityError, *, channel: Channel | None = None, external_id: str = ""
+) -> None:
+    """Turn a unique violation into the error naming what is taken (and by whom). Any other integrity error
+    is left to the caller to re-raise: it is a bug, not a taken identifier to report to the channel."""
     active = Customer.objects.filter(merged_into__isnull=True).exclude(pk=customer.pk)
     owner = active.filter(phone=customer.phone).values_list("pk", flat=True).first()
     if owner is not None:
@@ -198,7 +219,8 @@ def _raise_taken(customer: Customer, error: IntegrityError) -> None:
         and Customer.objects.filter(card_number=customer.card_number).exclude(pk=customer.pk).exists()
     ):
         raise CardNumberTaken(extra={"card_number": customer.card_number}) from error
-    raise ExternalIdTaken() from error
+    if external_id and ExternalId.objects.filter(channel=channel, external_id=external_id).exists():
+        raise ExternalIdTaken(extra={"external_id": external_id}) from error
 
 
 def _created(customer: Customer) -> dict[str, list[Any]]:

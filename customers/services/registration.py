@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
@@ -16,6 +20,7 @@ from phonenumbers import PhoneNumber
 from core.actors import SYSTEM, Actor
 from customers.exceptions import (
     CustomerBlocked,
+    InvalidCustomerData,
     SmsCodeAttemptsExceeded,
     SmsCodeExpired,
     SmsCodeInvalid,
@@ -56,6 +61,7 @@ def sms_code_request(*, phone: PhoneNumber | str, actor: Actor = SYSTEM, now: da
     phone = phone_normalise(phone)
     now = now or timezone.now()
     with transaction.atomic():
+        _phone_lock(phone)
         recent = list(
             SmsCode.objects.select_for_update()
             .filter(phone=phone, created_at__gt=now - timedelta(days=1))
@@ -63,10 +69,10 @@ def sms_code_request(*, phone: PhoneNumber | str, actor: Actor = SYSTEM, now: da
         )
         if recent and recent[0].created_at > now - timedelta(seconds=settings.SMS_CODE_RESEND_SECONDS):
             wait = recent[0].created_at + timedelta(seconds=settings.SMS_CODE_RESEND_SECONDS) - now
-            raise SmsResendTooSoon(extra={"retry_after": max(1, int(wait.total_seconds()) + 1)})
+            raise SmsResendTooSoon(extra={"retry_after": _seconds(wait)})
         if len(recent) >= settings.SMS_CODE_DAILY_LIMIT:
             wait = recent[-1].created_at + timedelta(days=1) - now
-            raise SmsDailyLimitReached(extra={"retry_after": max(1, int(wait.total_seconds()) + 1)})
+            raise SmsDailyLimitReached(extra={"retry_after": _seconds(wait)})
         SmsCode.objects.filter(phone=phone, used_at__isnull=True).update(used_at=now)  # only the newest code counts
         code = f"{secrets.randbelow(10**settings.SMS_CODE_LENGTH):0{settings.SMS_CODE_LENGTH}d}"
         sms = SmsCode.objects.create(
@@ -84,6 +90,23 @@ def sms_code_request(*, phone: PhoneNumber | str, actor: Actor = SYSTEM, now: da
         expires_at=sms.expires_at,
         resend_after=now + timedelta(seconds=settings.SMS_CODE_RESEND_SECONDS),
     )
+
+
+def _phone_lock(phone: PhoneNumber) -> None:
+    """Serialise code requests for one phone until the transaction ends. Locking the recent codes is not
+    enough: with none yet there is nothing to lock, and simultaneous first requests all passed the throttle
+    (each sent an SMS). A transaction-scoped advisory lock on PostgreSQL; SQLite serialises writers itself."""
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.sha256(f"customers.sms_code:{phone.as_e164}".encode()).digest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], "big", signed=True)])
+
+
+def _seconds(wait: timedelta) -> int:
+    """Whole seconds to wait, rounded up (at least 1): waiting exactly that long is enough. The former
+    ``int(s) + 1`` asked a second too many whenever the wait was a whole number of seconds."""
+    return max(1, math.ceil(wait.total_seconds()))
 
 
 def sms_code_confirm(
@@ -105,6 +128,8 @@ def sms_code_confirm(
     Errors: ``sms_code_not_requested``, ``sms_code_expired``, ``sms_code_invalid`` (with ``attempts_left``;
     the failed attempt is counted), ``sms_code_attempts_exceeded`` after ``SMS_CODE_MAX_ATTEMPTS``."""
     phone = phone_normalise(phone)
+    email = email.strip().lower()
+    _check_email(email)
     now = now or timezone.now()
     with transaction.atomic():
         sms = (
@@ -129,7 +154,20 @@ def sms_code_confirm(
         if left <= 0:
             raise SmsCodeAttemptsExceeded()
         raise SmsCodeInvalid(extra={"attempts_left": left})
-    return _register(phone, actor, accept_marketing, name.strip(), email.strip().lower(), store, now)
+    return _register(phone, actor, accept_marketing, name.strip(), email, store, now)
+
+
+def _check_email(email: str) -> None:
+    """Before the code is checked: a code used up by a registration that then fails on a typo in the email
+    would cost the customer a new SMS and the resend wait."""
+    if not email:
+        return
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise InvalidCustomerData(
+            fields={"email": [{"code": "invalid", "message": "Enter a valid email address."}]}
+        ) from None
 
 
 def _register(phone, actor, accept_marketing, name, email, store, now) -> Registration:

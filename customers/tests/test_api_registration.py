@@ -315,7 +315,6 @@ def test_email_validation_of_a_merged_customer_with_a_new_email_is_409(api, chan
     assert mail.outbox == []
 
 
-@pytest.mark.xfail(strict=True, reason="email_validation_request does not refuse a merged customer (reported)")
 def test_email_validation_of_a_merged_customer_with_its_current_email_is_409(api, channel):
     survivor, duplicate = CustomerFactory(email="other@example.com"), CustomerFactory(email="anna@example.com")
     customer_merge(duplicate=duplicate, survivor=survivor, actor=Actor(channel=channel), reason="same person")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -72,11 +73,13 @@ def points_move_to_customer(
 ) -> list[PointsOperation]:
     """Move all of ``source``'s live points (and debt) to ``target``, per balance type (the merge, F-ID-7).
 
-    Each live lot is closed as ``moved`` by a ``move_out`` entry on the source account and re-created on the
-    target account by a ``move_in`` entry — same kind, state, expiry, restriction and source (an order line's
-    pending points still unlock on its delivery), and an amount of what could still be clawed back from the
-    original, so a later return takes back what was earned. Refused with ``holds_open`` while the source has
-    points held at a checkout. Locks both customers' accounts in pk order; idempotent by key.
+    Each live lot — and each spent or expired one that could still be clawed back — is closed as ``moved`` by
+    a ``move_out`` entry on the source account and re-created on the target account by a ``move_in`` entry —
+    same kind, state, expiry, restriction and source (an order line's pending points still unlock on its
+    delivery), and an amount of what could still be clawed back from the original, so a later return by source
+    takes back what was earned (as debt on the target, for points already spent). Refused with ``holds_open``
+    while the source has points held at a checkout. Locks both customers' accounts in pk order; idempotent by
+    key.
     """
     now = now or timezone.now()
     key_print = fingerprint(op="move", source=source.pk, target=target.pk)
@@ -91,7 +94,7 @@ def points_move_to_customer(
             origin, destination = accounts[source_id], accounts[target_ids[type_id]]
             if origin.held > 0:
                 raise HoldsOpen(extra={"customer_id": source.pk, "held": str(origin.held)})
-            lots = list(Lot.objects.filter(account=origin, state__in=LIVE_STATES, remaining__gt=0).order_by("pk"))
+            lots, outstanding = _movable_lots(origin)
             if not lots and origin.debt == 0:
                 continue
             offset = sum(len(result.entries) for result in results)
@@ -102,7 +105,9 @@ def points_move_to_customer(
             moved_available = sum((lot.remaining for lot in lots if lot.state == Lot.State.ACTIVE), ZERO)
             moved_pending = sum((lot.remaining for lot in lots if lot.state == Lot.State.PENDING), ZERO)
             debt = origin.debt
-            copies = _copies(lots, destination, now)
+            # Taken before the move_out line zeroes the originals: what each copy receives.
+            remaining = [lot.remaining for lot in lots]
+            copies = _copies(lots, outstanding, destination, now)
             out.entry(
                 Entry.Kind.MOVE_OUT,
                 moved_available + moved_pending + debt,
@@ -125,7 +130,7 @@ def points_move_to_customer(
                 available=moved_available,
                 pending=moved_pending,
                 debt=debt,
-                lots=[(copy, original.remaining, ZERO) for original, copy in zip(lots, copies, strict=True)],
+                lots=[(copy, points, ZERO) for copy, points in zip(copies, remaining, strict=True)],
             )
             for copy in copies:
                 into.settle_debt_from(copy)
@@ -138,12 +143,32 @@ def _account_id(customer: Customer, balance_type_id: int) -> int:
     return account.pk
 
 
-def _copies(lots: list[Lot], destination: Account, now: datetime) -> list[Lot]:
-    outstanding = _outstanding([lot for lot in lots if lot.state == Lot.State.ACTIVE])
+def _movable_lots(account: Account) -> tuple[list[Lot], dict[int, Decimal]]:
+    """The lots a merge moves, in pk order, and what could still be clawed back from each settled one.
+
+    Live lots (pending, or active with points left) move with their points. A spent or expired lot moves too
+    while part of it could still be clawed back (a return of its order line after the merge): its copy holds
+    no points but carries that amount, so the clawback finds it on the survivor and the debt lands there —
+    left behind, the debt would sit on the merged duplicate's account where nothing ever pays it.
+    """
+    candidates = list(
+        Lot.objects.filter(account=account).exclude(state__in=[Lot.State.CANCELLED, Lot.State.MOVED]).order_by("pk")
+    )
+    outstanding = _outstanding([lot for lot in candidates if lot.state != Lot.State.PENDING])
+    lots = [
+        lot
+        for lot in candidates
+        if (lot.state in LIVE_STATES and lot.remaining > 0) or outstanding.get(lot.pk, ZERO) > 0
+    ]
+    return lots, outstanding
+
+
+def _copies(lots: list[Lot], outstanding: dict[int, Decimal], destination: Account, now: datetime) -> list[Lot]:
     copies = [
         Lot(
             account=destination,
             kind=lot.kind,
+            # What can still be clawed back, but never less than the points it holds (remaining <= amount).
             amount=max(outstanding.get(lot.pk, lot.remaining), lot.remaining),
             remaining=ZERO,
             state=lot.state,
