@@ -135,7 +135,8 @@ class Customer(models.Model):
     def __str__(self) -> str:
         if self.membership == self.Membership.ANONYMISED:
             return str(_("Anonymised customer #%(id)s") % {"id": self.pk})
-        return f"{self.name or _('Customer')} ({self.phone})"
+        name = self.name or _("Customer")
+        return f"{name} ({self.phone})"
 
     @property
     def is_member(self) -> bool:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from django.db.models import F, QuerySet
+from phonenumber_field.phonenumber import PhoneNumber
 
 from customers.exceptions import CustomerNotFound, IdentifierRequired
-from customers.models import Consent, ConsentChannel, ConsentEvent, Customer, CustomerChange, ExternalId
+from customers.models import Consent, ConsentChannel, ConsentEvent, Customer, CustomerChange
 from customers.phones import phone_normalise
 from integrations.models import Channel
 
@@ -26,40 +30,60 @@ def customer_get(*, customer_id: int) -> Customer:
     return customer
 
 
-def customer_identify(
+@dataclass(frozen=True)
+class Identified:
+    customer_id: int  # the customer to act on: the survivor if a merged duplicate was matched
+    redirected_from: int | None  # the merged duplicate the identifier belongs to
+
+
+def customer_identify_match(
     *,
-    phone: str | None = None,
-    card: str | None = None,
-    external_id: str | None = None,
-    email: str | None = None,
+    phone: PhoneNumber | str = "",
+    card: str = "",
+    external_id: str = "",
+    email: str = "",
     channel: Channel | None = None,
-) -> Customer:
-    """The customer behind exactly one identifier (``identifier_required`` otherwise), followed through a merge
-    to the survivor. External ids are the calling channel's. ``customer_not_found`` if nobody matches; an
-    email shared by several customers finds the most recently created active one."""
+) -> Identified:
+    """Who exactly one identifier (``identifier_required`` otherwise) belongs to, a merge followed to the
+    survivor, and which merged duplicate was matched. External ids are the calling channel's. Where an
+    identifier is on an active customer and on a merged duplicate (a phone reused after a merge), or an email
+    on several customers, the active and most recent one wins. ``customer_not_found`` if nobody matches."""
     given = [value for value in (phone, card, external_id, email) if value]
     if len(given) != 1:
         raise IdentifierRequired()
     if phone:
-        found = Customer.objects.filter(phone=phone_normalise(phone)).order_by(ACTIVE_FIRST, "-pk")
+        found = Customer.objects.filter(phone=phone_normalise(phone))
     elif card:
         found = Customer.objects.filter(card_number=card.strip())
     elif external_id:
-        found = Customer.objects.filter(
-            pk__in=ExternalId.objects.filter(channel=channel, external_id=external_id).values("customer")
-        )
+        found = Customer.objects.filter(external_ids__channel=channel, external_ids__external_id=external_id)
     else:
-        found = Customer.objects.filter(email=email.strip().lower()).order_by(ACTIVE_FIRST, "-pk")
-    customer = found.select_related("merged_into").first()
-    if customer is None:
+        found = Customer.objects.filter(email=email.strip().lower())
+    match = found.order_by(ACTIVE_FIRST, "-pk").values_list("pk", "merged_into").first()
+    if match is None:
         raise CustomerNotFound()
-    return customer.merged_into or customer
+    customer_id, merged_into = match
+    if merged_into is None:
+        return Identified(customer_id=customer_id, redirected_from=None)
+    return Identified(customer_id=merged_into, redirected_from=customer_id)
+
+
+def customer_identify(**identifier: Any) -> Customer:
+    """The customer (the survivor of a merge) behind one identifier; see ``customer_identify_match``."""
+    return Customer.objects.get(pk=customer_identify_match(**identifier).customer_id)
+
+
+def active_phone_holder(phone: PhoneNumber) -> Customer | None:
+    """The active (not merged) customer with this phone, or None."""
+    return Customer.objects.filter(phone=phone, merged_into__isnull=True).first()
 
 
 def can_message(customer: Customer, channel: str, purpose: str) -> bool:
     """May ``customer`` be sent a ``purpose`` (``marketing`` or ``service``) message on ``channel``? Every
     sender asks (F-ID-5, F-CMP-7). Service messages need only an address; marketing also needs the consent,
     a validated email for email, and a member or non-member in good standing."""
+    if channel not in ConsentChannel.values or purpose not in (MARKETING, SERVICE):
+        raise ValueError(f"unknown message channel or purpose: {channel!r}, {purpose!r}")
     if customer.membership == Customer.Membership.ANONYMISED or customer.merged_into_id is not None:
         return False
     if channel in (ConsentChannel.SMS, ConsentChannel.PHONE_CALL):

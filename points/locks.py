@@ -4,6 +4,8 @@ several accounts always in ascending pk order — so services and jobs can never
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, QuerySet
 
+from customers.exceptions import CustomerMerged
+from customers.models import Customer
 from points.exceptions import UnknownBalanceType
 from points.models import Account, BalanceType, Entry
 
@@ -37,6 +39,8 @@ def account_lock_for_customer(*, customer_id: int, balance_type: str, key: str |
     """Lock the customer's account of ``balance_type``, creating it on first use. Caller is in a transaction."""
     account = _locking(key).filter(customer_id=customer_id, balance_type__code=balance_type).first()
     if account is not None:
+        if not getattr(account, "key_used", False):  # a repeat replays what was done before any merge
+            _refuse_merged(customer_id)
         return account
     type_id = BalanceType.objects.values_list("pk", flat=True).filter(code=balance_type).first()
     if type_id is None:
@@ -46,4 +50,15 @@ def account_lock_for_customer(*, customer_id: int, balance_type: str, key: str |
             Account.objects.create(customer_id=customer_id, balance_type_id=type_id)
     except IntegrityError:
         pass  # created concurrently: lock theirs
-    return _locking(key).get(customer_id=customer_id, balance_type_id=type_id)
+    account = _locking(key).get(customer_id=customer_id, balance_type_id=type_id)
+    _refuse_merged(customer_id)
+    return account
+
+
+def _refuse_merged(customer_id: int) -> None:
+    """A merged duplicate's points live on its survivor: nothing is booked on its account any more. Checked
+    after the account lock, in a statement of its own, so that a call which waited for the lock while a merge
+    moved the points sees the merge (the locking statement's snapshot predates it)."""
+    merged_into = Customer.objects.filter(pk=customer_id).values_list("merged_into", flat=True).first()
+    if merged_into is not None:
+        raise CustomerMerged(extra={"customer_id": customer_id, "merged_into": merged_into})

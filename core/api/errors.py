@@ -68,7 +68,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         set_rollback()
         body = error_body(exc.code, exc.message, exc.fields)
         body["error"].update(exc.extra)
-        return Response(body, status=exc.status_code)
+        retry_after = exc.extra.get("retry_after")
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return Response(body, status=exc.status_code, headers=headers)
 
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

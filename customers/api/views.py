@@ -17,9 +17,8 @@ from rest_framework.views import APIView
 
 from core.actors import Actor
 from core.api.schema import documents_errors
-from core.exceptions import ApplicationError
 from customers.api.filters import CustomerFilter
-from customers.api.selectors import customer_identify_match, customer_profile_get, customer_profiles
+from customers.api.selectors import customer_profile_get, customer_profiles
 from customers.api.serializers import (
     AccountOutput,
     ConsentSetInput,
@@ -61,7 +60,13 @@ from customers.exceptions import (
     SmsResendTooSoon,
 )
 from customers.models import ConsentEvent, Customer
-from customers.selectors import customer_consent_history, customer_consents, customer_get, customer_list
+from customers.selectors import (
+    customer_consent_history,
+    customer_consents,
+    customer_get,
+    customer_identify_match,
+    customer_list,
+)
 from customers.services import (
     consent_set,
     customer_balance_type,
@@ -129,17 +134,6 @@ def _consents(customer: Customer) -> list[dict]:
 def _consents_answer(customer: Customer) -> Response:
     history = customer_consent_history(customer=customer)[:CONSENT_HISTORY_LIMIT]
     return Response(ConsentsOutput({"consents": _consents(customer), "history": history}).data)
-
-
-class RetryAfterHeader:
-    """An error carrying ``retry_after`` seconds (SMS throttling) also sets the ``Retry-After`` header."""
-
-    def handle_exception(self, exc: Exception) -> Response:
-        response = super().handle_exception(exc)
-        retry_after = exc.extra.get("retry_after") if isinstance(exc, ApplicationError) else None
-        if retry_after is not None:
-            response["Retry-After"] = str(retry_after)
-        return response
 
 
 # --- customers -------------------------------------------------------------------------------
@@ -266,7 +260,7 @@ class CustomerIdentifyApi(APIView):
 # --- SMS registration ------------------------------------------------------------------------
 
 
-class SmsCodeRequestApi(RetryAfterHeader, APIView):
+class SmsCodeRequestApi(APIView):
     required_scopes = {"POST": Scope.CUSTOMERS_WRITE}
 
     @extend_schema(
@@ -281,7 +275,7 @@ class SmsCodeRequestApi(RetryAfterHeader, APIView):
             "carry `retry_after` seconds, also in the `Retry-After` header." + NEW_KEY_AFTER_429
         ),
     )
-    @documents_errors(SmsResendTooSoon, SmsDailyLimitReached)
+    @documents_errors(SmsResendTooSoon, SmsDailyLimitReached, CustomerBlocked)
     @idempotent()
     def post(self, request: Request) -> Response:
         sent = sms_code_request(**_input(SmsCodeRequestInput, request), actor=_actor(request))
@@ -418,7 +412,9 @@ class CustomerMergeApi(APIView):
             "profile; merging the same pair again changes nothing."
         ),
     )
-    @documents_errors(CustomerNotFound, MergeIntoSelf, CustomerMerged, CustomerAnonymised, ReasonRequired, HoldsOpen)
+    @documents_errors(
+        CustomerNotFound, MergeIntoSelf, CustomerMerged, CustomerAnonymised, CustomerBlocked, ReasonRequired, HoldsOpen
+    )
     @idempotent()
     def post(self, request: Request, customer_id: int) -> Response:
         data = _input(MergeInput, request)

@@ -9,6 +9,7 @@ from django.core import signing
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from core.actors import SYSTEM, Actor
 from customers.exceptions import EmailMissing, EmailTokenExpired, EmailTokenInvalid, EmailTokenStale
@@ -53,10 +54,14 @@ def email_validation_message(token: str, language: str) -> tuple[str, str]:
     link = settings.EMAIL_VALIDATION_LINK.format(token=token)
     with translation.override(language):
         subject = _("Confirm your email")
-        body = _(
+        hours = settings.EMAIL_VALIDATION_MAX_AGE_HOURS
+        body = ngettext(
             "Please confirm this email address for the loyalty programme by opening the link below. "
-            "The link is valid for %(hours)d hours.\n\n%(link)s\n\nIf you did not ask for this, ignore this email."
-        ) % {"hours": settings.EMAIL_VALIDATION_MAX_AGE_HOURS, "link": link}
+            "The link is valid for %(hours)d hour.\n\n%(link)s\n\nIf you did not ask for this, ignore this email.",
+            "Please confirm this email address for the loyalty programme by opening the link below. "
+            "The link is valid for %(hours)d hours.\n\n%(link)s\n\nIf you did not ask for this, ignore this email.",
+            hours,
+        ) % {"hours": hours, "link": link}
     return subject, body
 
 

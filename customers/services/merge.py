@@ -9,7 +9,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from core.actors import Actor
-from customers.exceptions import CustomerAnonymised, CustomerMerged, MergeIntoSelf
+from customers.exceptions import CustomerAnonymised, CustomerBlocked, CustomerMerged, MergeIntoSelf
 from customers.models import Consent, ConsentEvent, Customer, ExternalId
 from customers.services.history import record_change
 from points.models import Lot
@@ -48,6 +48,9 @@ def customer_merge(
                 raise CustomerMerged(extra={"customer_id": customer.pk, "merged_into": customer.merged_into_id})
             if customer.membership == Customer.Membership.ANONYMISED:
                 raise CustomerAnonymised(extra={"customer_id": customer.pk})
+        if duplicate.membership == Customer.Membership.BLOCKED and survivor.membership != duplicate.membership:
+            # Merging would lift the block; staff decide first (unblock the duplicate or block the survivor).
+            raise CustomerBlocked(extra={"customer_id": duplicate.pk})
         key = f"merge:{duplicate.pk}:{survivor.pk}"
         points_move_to_customer(
             source=duplicate, target=survivor, operation_key=key, actor=actor, reason=reason, now=now
@@ -107,10 +110,10 @@ def _take_identifiers(duplicate: Customer, survivor: Customer) -> dict:
         survivor.card_number, duplicate.card_number = duplicate.card_number, None
         duplicate.save(update_fields=["card_number"])  # free the unique card before the survivor takes it
     taken = set(ExternalId.objects.filter(customer=survivor).values_list("channel_id", flat=True))
-    moving = ExternalId.objects.filter(customer=duplicate).exclude(channel_id__in=taken)
+    moving = list(ExternalId.objects.filter(customer=duplicate).exclude(channel_id__in=taken).select_related("channel"))
     for external in moving:
-        changes[f"external_id:{external.channel_id}"] = [None, external.external_id]
-    moving.update(customer=survivor)
+        changes[f"external_id:{external.channel.code}"] = [None, external.external_id]
+    ExternalId.objects.filter(pk__in=[external.pk for external in moving]).update(customer=survivor)
     return changes
 
 

@@ -60,7 +60,8 @@ def customer_create(
 ) -> Customer:
     """Record a customer — a non-member (F-ID-4); joining is ``customer_join``. A phone already on an active
     customer raises ``CustomerExists`` carrying that customer's id, a taken card or external id their own
-    errors; nothing is created then. ``external_id`` is the customer's id in the acting channel's system."""
+    errors; nothing is created then (a merged duplicate's phone is free: carriers recycle phones).
+    ``external_id`` is the customer's id in the acting channel's system."""
     now = now or timezone.now()
     customer = Customer(
         phone=phone_normalise(phone),

@@ -30,6 +30,7 @@ from customers.exceptions import (
 )
 from customers.models import ConsentChannel, ConsentEvent, Customer, SmsCode
 from customers.phones import phone_normalise
+from customers.selectors import active_phone_holder
 from customers.services.consents import consent_set
 from customers.services.email import email_validation_request
 from customers.services.membership import customer_join
@@ -57,9 +58,13 @@ def _code_hash(phone: PhoneNumber, code: str) -> str:
 def sms_code_request(*, phone: PhoneNumber | str, actor: Actor = SYSTEM, now: datetime | None = None) -> SmsCodeSent:
     """Send a fresh registration code to ``phone``; the SMS also offers marketing consent. Throttled: one code
     per ``SMS_CODE_RESEND_SECONDS`` (``sms_resend_too_soon``) and ``SMS_CODE_DAILY_LIMIT`` per 24 hours
-    (``sms_daily_limit_reached``), both with ``retry_after`` seconds. A new code replaces the previous ones."""
+    (``sms_daily_limit_reached``), both with ``retry_after`` seconds. A new code replaces the previous ones.
+    A blocked customer gets no code (``customer_blocked``)."""
     phone = phone_normalise(phone)
     now = now or timezone.now()
+    owner = active_phone_holder(phone)
+    if owner is not None and owner.membership == Customer.Membership.BLOCKED:
+        raise CustomerBlocked(extra={"customer_id": owner.pk})  # before an SMS is paid for
     with transaction.atomic():
         _phone_lock(phone)
         recent = list(
@@ -172,7 +177,9 @@ def _check_email(email: str) -> None:
 
 def _register(phone, actor, accept_marketing, name, email, store, now) -> Registration:
     with transaction.atomic():
-        customer = Customer.objects.filter(phone=phone, merged_into__isnull=True).first()
+        # Only an active holder: a merged duplicate's phone may have been recycled to someone else, who must
+        # not be let into the survivor's account by proving they own it.
+        customer = active_phone_holder(phone)
         if customer is None:
             customer = customer_create(phone=phone, name=name, email=email, store=store, actor=actor, now=now)
         else:

@@ -293,7 +293,7 @@ def test_the_card_and_external_ids_follow_where_the_survivor_has_none(staff, sit
     ):
         assert customer_identify(**identifiers) == survivor
     change = CustomerChange.objects.get(customer=survivor, action="merge")
-    assert (change.changes["card_number"], change.changes[f"external_id:{site.pk}"]) == (
+    assert (change.changes["card_number"], change.changes[f"external_id:{site.code}"]) == (
         [None, "D-1"],
         [None, "site-d"],
     )

@@ -70,7 +70,7 @@ def test_expiry_killed_mid_run_is_delivered_again_and_expires_every_lot_exactly_
     seed_lots(
         accounts=accounts, lots_per_account=LOTS_PER_ACCOUNT, amount=D(2), expires_at=now - timedelta(days=1), now=now
     )
-    sender = Celery(broker=BROKER)
+    sender = Celery(broker=BROKER, set_as_current=False)
     workers = []
     try:
         # when the expiry task runs on a worker that is killed after some of its chunks committed
