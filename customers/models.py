@@ -197,7 +197,27 @@ class Consent(models.Model):
         return f"{self.get_channel_display()}: {'+' if self.granted else '-'}"
 
 
-class ConsentEvent(models.Model):
+class ActorStamped(models.Model):
+    """Who recorded a history row — a channel (API) or a staff user (admin); neither for a job — and when."""
+
+    actor_channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("by channel")
+    )
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by staff user"),
+    )
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        abstract = True
+
+
+class ConsentEvent(ActorStamped):
     """One grant or revocation: who recorded it, where it came from and the text the customer saw (F-ID-5)."""
 
     class Source(models.TextChoices):
@@ -215,18 +235,6 @@ class ConsentEvent(models.Model):
     granted = models.BooleanField(_("granted"))
     source = models.CharField(_("source"), max_length=50, choices=Source.choices)
     text_version = models.CharField(_("text version"), max_length=50, blank=True)
-    actor_channel = models.ForeignKey(
-        Channel, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("by channel")
-    )
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("by staff user"),
-    )
-    created_at = models.DateTimeField(_("created at"))
 
     class Meta:
         verbose_name = _("consent event")
@@ -237,25 +245,13 @@ class ConsentEvent(models.Model):
         return f"{self.channel} {'granted' if self.granted else 'revoked'} ({self.source})"
 
 
-class CustomerChange(models.Model):
+class CustomerChange(ActorStamped):
     """One change of a customer: who (staff user or channel), when, why and each field's before/after."""
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="changes", verbose_name=_("customer"))
     action = models.CharField(_("action"), max_length=30)
     changes = models.JSONField(_("changes"), default=dict, blank=True, help_text=_("field: [before, after]"))
     reason = models.TextField(_("reason"), blank=True)
-    actor_channel = models.ForeignKey(
-        Channel, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("by channel")
-    )
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("by staff user"),
-    )
-    created_at = models.DateTimeField(_("created at"))
 
     class Meta:
         verbose_name = _("customer change")

@@ -1,6 +1,8 @@
 import os
 import socket
 import subprocess
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,3 +56,29 @@ def start_celery_worker(*, stdout, **env: str) -> subprocess.Popen:
         stdout=stdout,
         stderr=subprocess.STDOUT,
     )
+
+
+def run_together(*calls: Callable[[], object]) -> list[object]:
+    """Run every call in its own thread (its own database connection), all released at once on a barrier;
+    each call's result or exception, in order. For races against PostgreSQL's row locks."""
+    from django.db import connection
+
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[object] = [None] * len(calls)
+
+    def run(index: int, call: Callable[[], object]) -> None:
+        try:
+            barrier.wait()
+            outcomes[index] = call()
+        except Exception as error:
+            outcomes[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a thread is stuck"
+    return outcomes

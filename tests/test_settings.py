@@ -69,14 +69,18 @@ PRODUCTION_ENV = {
 }
 
 
-def test_production_settings_pass_check_deploy_with_no_warnings():
-    result = subprocess.run(
+def check_deploy(**env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [PYTHON, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPO,
-        env=clean_env(**PRODUCTION_ENV),
+        env=clean_env(**env),
         capture_output=True,
         text=True,
     )
+
+
+def test_production_settings_pass_check_deploy_with_no_warnings():
+    result = check_deploy(**PRODUCTION_ENV)
 
     assert result.returncode == 0, result.stderr + result.stdout
     assert "System check identified no issues (0 silenced)." in result.stdout
@@ -94,15 +98,7 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
 
 
 def test_check_deploy_warns_when_sms_would_only_be_logged():
-    env = {**PRODUCTION_ENV, "SMS_BACKEND": "integrations.sms.ConsoleSmsBackend"}
-
-    result = subprocess.run(
-        [PYTHON, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=REPO,
-        env=clean_env(**env),
-        capture_output=True,
-        text=True,
-    )
+    result = check_deploy(**{**PRODUCTION_ENV, "SMS_BACKEND": "integrations.sms.ConsoleSmsBackend"})
 
     assert result.returncode != 0
     assert "integrations.W001" in result.stderr + result.stdout

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
 import pytest
 from django.contrib.auth import get_user_model
 
 from core.actors import Actor
 from integrations.tests.factories import ChannelFactory
 from points.services.lifetimes import balance_types_ensure_defaults
+from tests.helpers import run_together as run_race
 
 
 @pytest.fixture(autouse=True)
@@ -41,32 +39,10 @@ def site_actor(site) -> Actor:
 
 @pytest.fixture
 def run_together():
-    """``run_together(*calls)``: every call in its own thread with its own connection, all released at once
-    on a barrier; each call's result or exception, in order (as in points/tests/test_concurrency.py)."""
+    """``tests.helpers.run_together``, refused off PostgreSQL."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.fail("race tests need PostgreSQL: its row locks are what they prove")
 
-    def run_all(*calls: Callable[[], object]) -> list[object]:
-        barrier = threading.Barrier(len(calls))
-        outcomes: list[object] = [None] * len(calls)
-
-        def run(index: int, call: Callable[[], object]) -> None:
-            try:
-                barrier.wait()
-                outcomes[index] = call()
-            except Exception as error:
-                outcomes[index] = error
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert not any(thread.is_alive() for thread in threads), "a thread is stuck"
-        return outcomes
-
-    return run_all
+    return run_race

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
@@ -35,6 +34,7 @@ from points.services import (
 )
 from points.tests.helpers import D, account_of, assert_consistent, buckets, key
 from points.tests.seeding import seed_accounts, seed_lots
+from tests.helpers import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,29 +45,6 @@ NOW = timezone.now().replace(microsecond=0)
 def _postgresql() -> None:
     if connection.vendor != "postgresql":
         pytest.fail("the race tests need PostgreSQL: its row locks are what they prove")
-
-
-def run_together(*calls: Callable[[], object]) -> list[object]:
-    """Run every call in its own thread, all released at once; each call's result or exception, in order."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[object] = [None] * len(calls)
-
-    def run(index: int, call: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            outcomes[index] = call()
-        except Exception as error:
-            outcomes[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck"
-    return outcomes
 
 
 def accrue(customer, amount, *, expires_at=None, **kwargs) -> PointsOperation:
