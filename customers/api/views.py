@@ -7,7 +7,6 @@ The acting channel is recorded as the actor of every change.
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
@@ -71,7 +70,6 @@ from customers.services import (
     consent_set,
     customer_balance_type,
     customer_create,
-    customer_external_id_set,
     customer_merge,
     customer_update,
     email_validation_confirm,
@@ -219,12 +217,7 @@ class CustomerDetailApi(APIView):
     @idempotent()
     def patch(self, request: Request, customer_id: int) -> Response:
         data = _input(CustomerUpdateInput, request)
-        external_id, reason = data.pop("external_id", None), data.pop("reason", "")
-        customer, actor = customer_get(customer_id=customer_id), _actor(request)
-        with transaction.atomic():  # one answer, one change: the profile does not change if the id is taken
-            customer = customer_update(customer=customer, actor=actor, reason=reason, **data)
-            if external_id is not None:
-                customer_external_id_set(customer=customer, channel=actor.channel, external_id=external_id, actor=actor)
+        customer = customer_update(customer=customer_get(customer_id=customer_id), actor=_actor(request), **data)
         return Response(_profile(customer.pk))
 
 

@@ -91,10 +91,17 @@ def customer_create(
 
 
 def customer_update(
-    *, customer: Customer, actor: Actor, reason: str = "", now: datetime | None = None, **fields: Any
+    *,
+    customer: Customer,
+    actor: Actor,
+    reason: str = "",
+    external_id: str | None = None,
+    now: datetime | None = None,
+    **fields: Any,
 ) -> Customer:
-    """Change profile fields (``EDITABLE_FIELDS``); the history records each field's before and after. A new
-    email is no longer validated. Locks the customer; a repeat with the same values changes nothing."""
+    """Change profile fields (``EDITABLE_FIELDS``) and, with ``external_id``, the customer's id in the acting
+    channel's system — all or nothing; the history records each field's before and after. A new email is no
+    longer validated. Locks the customer; a repeat with the same values changes nothing."""
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise InvalidCustomerData(
@@ -118,16 +125,17 @@ def customer_update(
         if "email" in changes and locked.email_validated_at is not None:
             changes["email_validated_at"] = [locked.email_validated_at.isoformat(), None]
             locked.email_validated_at = None
-        if not changes:
-            return locked
-        _validate(locked)
-        try:
-            with transaction.atomic():
-                locked.save()
-        except IntegrityError as error:
-            _raise_taken(locked, error)
-            raise
-        record_change(locked, action="update", actor=actor, now=now, changes=changes, reason=reason)
+        if changes:
+            _validate(locked)
+            try:
+                with transaction.atomic():
+                    locked.save()
+            except IntegrityError as error:
+                _raise_taken(locked, error)
+                raise
+            record_change(locked, action="update", actor=actor, now=now, changes=changes, reason=reason)
+        if external_id is not None:
+            customer_external_id_set(customer=locked, channel=actor.channel, external_id=external_id, actor=actor)
     return locked
 
 
