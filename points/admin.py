@@ -10,17 +10,15 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.phonenumber import PhoneNumber
 from phonenumber_field.phonenumber import to_python as phone_parse
 
+from core.admin import EstimatedCountPaginator, ReadOnlyAdmin  # noqa: F401 (the paginator: moved, still importable here)
 from customers.models import Customer
 from points.exceptions import PointsError
 from points.models import Account, Allocation, BalanceReset, BalanceType, Entry, Hold, Lot, LotLifetime
@@ -31,44 +29,6 @@ def phone_e164(text: str) -> str | None:
     """``text`` as an E.164 phone if it is a valid one (typed in any common format), else None."""
     phone = phone_parse(text)
     return phone.as_e164 if isinstance(phone, PhoneNumber) and phone.is_valid() else None
-
-
-class EstimatedCountPaginator(Paginator):
-    """On PostgreSQL an unfiltered list of a big table shows the planner's row estimate instead of running
-    COUNT(*) over tens of millions of rows; filtered lists and small tables are counted exactly."""
-
-    exact_below = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        query = getattr(self.object_list, "query", None)
-        if connection.vendor != "postgresql" or query is None or query.where:
-            return super().count
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [query.model._meta.db_table]
-            )
-            row = cursor.fetchone()
-        estimate = row[0] if row else -1  # -1: the table was never analysed
-        return estimate if estimate >= self.exact_below else super().count
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """No add, change or delete for anyone: the ledger changes through services only."""
-
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-    sortable_by = ["id"]
-    list_per_page = 50
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 class LedgerSearchMixin:
