@@ -22,6 +22,7 @@ from points.exceptions import HoldsOpen, LotMoved, ReasonRequired
 from points.models import Account, Entry, Lot
 from points.services import (
     points_accrue,
+    points_cancel_accrual,
     points_clawback,
     points_hold,
     points_reconcile,
@@ -483,6 +484,19 @@ def test_refunding_a_redemption_made_on_the_duplicate_before_the_merge_is_lot_mo
 
     assert refused.value.extra == {"lot_id": lot.pk}
     assert buckets(survivor) == (D(60), D(0), D(0), D(0))
+    assert points_reconcile() == []
+
+
+def test_naming_a_moved_lot_is_lot_moved_not_silently_nothing(staff):
+    duplicate, survivor = CustomerFactory(), CustomerFactory()
+    lot = points_accrue(customer=duplicate, amount=50, kind="purchase", pending=True, operation_key=key(), now=NOW).lot
+    merge(duplicate, survivor, staff)
+
+    for service in (points_unlock, points_cancel_accrual, points_clawback):
+        with pytest.raises(LotMoved) as refused:
+            service(lot_ids=[lot.pk], operation_key=key(service.__name__), now=NOW)
+        assert refused.value.extra == {"lot_id": lot.pk}
+    assert buckets(survivor) == (D(0), D(50), D(0), D(0))
     assert points_reconcile() == []
 
 

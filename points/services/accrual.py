@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from customers.models import Customer
-from points.exceptions import LotNotPending
+from points.exceptions import LotMoved, LotNotPending
 from points.locks import account_lock_for_customer, accounts_lock
 from points.models import ZERO, Entry, Lot
 from points.services.journal import (
@@ -179,6 +179,10 @@ def _per_account(selector, key, key_print, now, actor, apply, reason=""):
         accounts = accounts_lock(account_ids=account_ids)
         if Entry.objects.filter(operation_key=key, operation_seq=0).exists():
             return [replay(key=key, fingerprint_=key_print)]
+        if "pk__in" in selector:  # named lots: one moved by a merge is an error, not silently nothing
+            moved = Lot.objects.filter(**selector, state=Lot.State.MOVED).values_list("pk", flat=True).first()
+            if moved is not None:
+                raise LotMoved(extra={"lot_id": moved})
         lots_by_account = defaultdict(list)
         for lot in selected.order_by("pk"):
             lots_by_account[lot.account_id].append(lot)
