@@ -59,7 +59,7 @@ DEMO_CHANNELS = [
         ERP,
         "Demo ERP",
         Channel.Kind.ERP,
-        [Scope.CUSTOMERS_READ, Scope.ORDERS_READ, Scope.ORDERS_WRITE, Scope.CATALOG_WRITE],
+        [Scope.CUSTOMERS_READ, Scope.ORDERS_READ, Scope.ORDERS_WRITE, Scope.CATALOG_READ, Scope.CATALOG_WRITE],
     ),
 ]
 KHIMKI, NEVSKY, EKB = "msk-khimki", "spb-nevsky", "ekb-center"

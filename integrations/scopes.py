@@ -12,6 +12,7 @@ class Scope(models.TextChoices):
     POINTS_WRITE = "points:write", _("Accrue, hold and redeem points")
     ORDERS_READ = "orders:read", _("Read orders")
     ORDERS_WRITE = "orders:write", _("Place and change orders")
+    CATALOG_READ = "catalog:read", _("Read the product catalogue")
     CATALOG_WRITE = "catalog:write", _("Sync the product catalogue")
     REVIEWS_WRITE = "reviews:write", _("Submit reviews")
 

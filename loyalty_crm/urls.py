@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("integrations.api.urls")),
     path("", include("customers.api.urls")),
     path("", include("points.api.urls")),
+    path("", include("catalog.api.urls")),
 ]
 
 urlpatterns = [

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "integrations",
     "customers",
     "points",
+    "catalog",
     "orders",
     "campaigns",
     "reviews",
