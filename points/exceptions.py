@@ -96,4 +96,7 @@ class HoldsOpen(PointsError):
 class LotMoved(PointsError):
     code = "lot_moved"
     status_code = 409
-    default_message = _("These points were moved to another customer by a merge; refund them there.")
+    default_message = _(
+        "A merge split these points between customers; they cannot be handled in one operation. Adjust by hand."
+    )
+    raced_message = _("A merge moved these points while the operation waited. Try again.")

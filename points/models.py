@@ -139,6 +139,16 @@ class Lot(models.Model):
         _("lifetime, days"), null=True, blank=True, help_text=_("Applied when a pending lot unlocks.")
     )
     restriction = models.CharField(_("spend restriction"), max_length=20, choices=Restriction.choices, blank=True)
+    moved_to = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # the partial index lot_moved_to serves it
+        verbose_name=_("moved to"),
+        help_text=_("The copy of this lot on the customer it was merged into."),
+    )
     source_type = models.CharField(_("source type"), max_length=30, blank=True)
     source_id = models.CharField(_("source id"), max_length=100, blank=True)
     created_at = models.DateTimeField(_("created at"))
@@ -162,6 +172,10 @@ class Lot(models.Model):
             models.CheckConstraint(
                 condition=~Q(state__in=["pending", "cancelled", "moved"]) | Q(held=0), name="lot_pending_not_held"
             ),
+            models.CheckConstraint(
+                condition=Q(state="moved", moved_to__isnull=False) | (~Q(state="moved") & Q(moved_to__isnull=True)),
+                name="lot_moved_has_copy",
+            ),
         ]
         indexes = [
             # Redemption: an account's active lots, soonest-expiring first.
@@ -170,6 +184,7 @@ class Lot(models.Model):
             models.Index(fields=["expires_at"], condition=Q(state="active"), name="lot_active_expiry_due"),
             models.Index(fields=["available_from"], condition=Q(state="pending"), name="lot_pending_by_date"),
             models.Index(fields=["source_type", "source_id"], name="lot_source"),
+            models.Index(fields=["moved_to"], condition=Q(moved_to__isnull=False), name="lot_moved_to"),
         ]
 
     def __str__(self) -> str:

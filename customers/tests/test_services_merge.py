@@ -18,11 +18,10 @@ from customers.services import (
 )
 from customers.tests.factories import CustomerFactory, NonMemberFactory
 from integrations.tests.factories import ChannelFactory
-from points.exceptions import HoldsOpen, LotMoved, ReasonRequired
+from points.exceptions import HoldsOpen, NothingToRefund, ReasonRequired
 from points.models import Account, Entry, Lot
 from points.services import (
     points_accrue,
-    points_cancel_accrual,
     points_clawback,
     points_hold,
     points_reconcile,
@@ -471,32 +470,49 @@ def test_a_merge_needs_a_known_actor_and_a_reason(staff, who, reason):
     assert not Customer.objects.filter(merged_into__isnull=False).exists()
 
 
-def test_refunding_a_redemption_made_on_the_duplicate_before_the_merge_is_lot_moved(staff):
-    # Known behaviour: the refund names the duplicate's lots, which moved; it has to be re-credited on the
-    # survivor by an adjustment (docs: LotMoved "refund them there").
+def test_a_redemption_made_on_the_duplicate_is_refunded_to_the_survivors_copies(staff):
     duplicate, survivor = CustomerFactory(), CustomerFactory()
     lot = accrue(duplicate, 100)
     redemption = redeem(duplicate, 40).entries[0]
     merge(duplicate, survivor, staff)
 
-    with pytest.raises(LotMoved) as refused:
-        points_refund(redemption_id=redemption.pk, operation_key=key("refund"), now=NOW)
+    refund = points_refund(redemption_id=redemption.pk, amount=15, operation_key=key("refund"), now=NOW)
+    points_refund(redemption_id=redemption.pk, operation_key=key("refund"), now=NOW)  # the remaining 25
 
-    assert refused.value.extra == {"lot_id": lot.pk}
-    assert buckets(survivor) == (D(60), D(0), D(0), D(0))
+    copy = Lot.objects.get(pk=Lot.objects.get(pk=lot.pk).moved_to_id)
+    assert refund.entries[0].account.customer == survivor
+    assert (copy.account.customer, copy.remaining, copy.amount) == (survivor, D(100), D(100))
+    assert buckets(survivor) == (D(100), D(0), D(0), D(0))
+    assert buckets(duplicate) == (D(0), D(0), D(0), D(0))
+    with pytest.raises(NothingToRefund):
+        points_refund(redemption_id=redemption.pk, operation_key=key("refund"), now=NOW)
     assert points_reconcile() == []
 
 
-def test_naming_a_moved_lot_is_lot_moved_not_silently_nothing(staff):
+def test_a_refund_follows_a_chain_of_merges(staff):
+    first, second, third = CustomerFactory(), CustomerFactory(), CustomerFactory()
+    accrue(first, 100)
+    redemption = redeem(first, 60).entries[0]
+    merge(first, second, staff)
+    merge(second, third, staff)
+
+    points_refund(redemption_id=redemption.pk, operation_key=key("refund"), now=NOW)
+
+    assert buckets(third) == (D(100), D(0), D(0), D(0))
+    assert buckets(first) == buckets(second) == (D(0), D(0), D(0), D(0))
+    assert points_reconcile() == []
+
+
+def test_naming_a_moved_lot_acts_on_its_copy(staff):
     duplicate, survivor = CustomerFactory(), CustomerFactory()
     lot = points_accrue(customer=duplicate, amount=50, kind="purchase", pending=True, operation_key=key(), now=NOW).lot
     merge(duplicate, survivor, staff)
 
-    for service in (points_unlock, points_cancel_accrual, points_clawback):
-        with pytest.raises(LotMoved) as refused:
-            service(lot_ids=[lot.pk], operation_key=key(service.__name__), now=NOW)
-        assert refused.value.extra == {"lot_id": lot.pk}
-    assert buckets(survivor) == (D(0), D(50), D(0), D(0))
+    points_unlock(lot_ids=[lot.pk], operation_key=key("unlock"), now=NOW)
+
+    assert buckets(survivor) == (D(50), D(0), D(0), D(0))
+    points_clawback(lot_ids=[lot.pk], operation_key=key("clawback"), now=NOW)
+    assert buckets(survivor) == (D(0), D(0), D(0), D(0))
     assert points_reconcile() == []
 
 
@@ -539,9 +555,29 @@ def test_a_merge_racing_a_spend_on_the_duplicate_loses_no_points(staff, run_toge
     merged, spent = run_together(lambda: merge(duplicate, survivor, staff), lambda: redeem(duplicate, 30))
 
     assert merged == survivor
-    if isinstance(spent, BaseException):  # the merge went first: the duplicate had nothing left to spend
-        assert spent.code == "insufficient_points"
+    if isinstance(spent, BaseException):  # the merge went first: nothing is booked on the duplicate any more
+        assert spent.code == "customer_merged"
         assert buckets(survivor) == (D(100), D(0), D(0), D(0))
     else:
         assert buckets(survivor) == (D(70), D(0), D(0), D(0))
     assert buckets(duplicate) == (D(0), D(0), D(0), D(0))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refund_racing_the_merge_lands_once_on_the_survivor(staff, run_together):
+    duplicate, survivor = CustomerFactory(), CustomerFactory()
+    accrue(duplicate, 100)
+    redemption = redeem(duplicate, 40).entries[0]
+
+    def refund():
+        return points_refund(redemption_id=redemption.pk, operation_key="refund:race", now=NOW)
+
+    merged, refunded = run_together(lambda: merge(duplicate, survivor, staff), refund)
+
+    assert merged == survivor
+    if isinstance(refunded, BaseException):  # the merge moved the lots while the refund waited: retry works
+        assert refunded.code == "lot_moved"
+        refund()
+    assert buckets(survivor) == (D(100), D(0), D(0), D(0))
+    assert buckets(duplicate) == (D(0), D(0), D(0), D(0))
+    assert points_reconcile() == []

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from customers.models import Customer
-from points.exceptions import LotMoved, LotNotPending
+from points.exceptions import LotNotPending
 from points.locks import account_lock_for_customer, accounts_lock
 from points.models import ZERO, Entry, Lot
 from points.services.journal import (
@@ -25,6 +25,7 @@ from points.services.journal import (
     replays_a_raced_key,
 )
 from points.services.lifetimes import expiry_from, lifetime_days
+from points.services.moves import lots_followed
 
 
 @replays_a_raced_key
@@ -173,16 +174,14 @@ def _cancel(journal: Journal, lots: list[Lot]) -> None:
 def _per_account(selector, key, key_print, now, actor, apply, reason=""):
     """Run ``apply`` on the selected lots of each account, accounts locked in pk order, under one key."""
     with transaction.atomic():
+        if "pk__in" in selector:  # named lots a merge moved: their copies on the survivor
+            selector = {"pk__in": lots_followed(selector["pk__in"])}
         # A lot moved by a merge lives on as its copy on the survivor, which the same source selects.
         selected = Lot.objects.filter(**selector).exclude(state=Lot.State.MOVED)
         account_ids = sorted(set(selected.values_list("account_id", flat=True)))
         accounts = accounts_lock(account_ids=account_ids)
         if Entry.objects.filter(operation_key=key, operation_seq=0).exists():
             return [replay(key=key, fingerprint_=key_print)]
-        if "pk__in" in selector:  # named lots: one moved by a merge is an error, not silently nothing
-            moved = Lot.objects.filter(**selector, state=Lot.State.MOVED).values_list("pk", flat=True).first()
-            if moved is not None:
-                raise LotMoved(extra={"lot_id": moved})
         lots_by_account = defaultdict(list)
         for lot in selected.order_by("pk"):
             lots_by_account[lot.account_id].append(lot)

@@ -227,16 +227,17 @@ class Journal:
         return PointsOperation(self.key, self.entries, allocations, **result)
 
 
-LOT_FIELDS = ("remaining", "held", "state", "expires_at", "restriction")
-LOTS_PER_UPDATE = 5000  # 6 parameters a lot, well inside PostgreSQL's 65,535 per statement
+LOT_FIELDS = ("remaining", "held", "state", "expires_at", "restriction", "moved_to")
+LOTS_PER_UPDATE = 5000  # 7 parameters a lot, well inside PostgreSQL's 65,535 per statement
 
 LOTS_UPDATE_SQL = """
 UPDATE points_lot AS lot
-SET remaining = v.remaining, held = v.held, state = v.state, expires_at = v.expires_at, restriction = v.restriction
-FROM (VALUES {rows}) AS v (id, remaining, held, state, expires_at, restriction)
+SET remaining = v.remaining, held = v.held, state = v.state, expires_at = v.expires_at, restriction = v.restriction,
+    moved_to_id = v.moved_to_id
+FROM (VALUES {rows}) AS v (id, remaining, held, state, expires_at, restriction, moved_to_id)
 WHERE lot.id = v.id
 """
-LOTS_UPDATE_ROW = "(%s::bigint, %s::numeric, %s::numeric, %s::varchar, %s::timestamptz, %s::varchar)"
+LOTS_UPDATE_ROW = "(%s::bigint, %s::numeric, %s::numeric, %s::varchar, %s::timestamptz, %s::varchar, %s::bigint)"
 
 
 def lots_update(lots: list[Lot]) -> None:

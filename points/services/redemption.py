@@ -25,6 +25,7 @@ from points.services.journal import (
     replay,
     replays_a_raced_key,
 )
+from points.services.moves import lot_lineages
 from points.services.spending import spendable_lots, take_soonest_expiring
 
 
@@ -87,10 +88,17 @@ def points_refund(
     if redemption is None:
         raise NotARedemption()
     with transaction.atomic():
-        account = account_lock(account_id=redemption.account_id, key=operation_key)
+        # The redeemed lots, or where a merge moved them since: the refund goes to the survivor's copies.
+        consumed = list(redemption.allocations.order_by("pk").values_list("lot_id", "remaining_delta", "held_delta"))
+        lineages = lot_lineages(lot_id for lot_id, _, _ in consumed)
+        now_in = lineages.now_in()
+        if len(lineages.accounts) > 1:  # part moved, part not (a lot clawed back whole stays): no one account
+            raise LotMoved(extra={"lots": sorted(now_in)})
+        account_id = next(iter(lineages.accounts), redemption.account_id)
+        account = account_lock(account_id=account_id, key=operation_key)
         if account.key_used:
             return replay(key=operation_key, fingerprint_=key_print)
-        refundable = _refundable_by_lot(redemption)
+        refundable = _refundable_by_lot(redemption, consumed, lineages.chains)
         total = sum(refundable.values(), ZERO)
         if total == 0:
             raise NothingToRefund()
@@ -98,15 +106,15 @@ def points_refund(
         if amount > total:
             raise RefundExceedsRedemption(extra={"refundable": str(total)})
         grace_until = now + timedelta(days=settings.POINTS_REFUND_GRACE_DAYS)
-        lots = {lot.pk: lot for lot in Lot.objects.filter(pk__in=refundable)}
+        lots = {now_in[lot.pk]: lot for lot in Lot.objects.filter(pk__in=now_in)}
+        if any(lot.state == Lot.State.MOVED for lot in lots.values()):
+            raise LotMoved(LotMoved.raced_message, extra={"lots": sorted(now_in)})
         restored, lapsed, left = [], [], amount
         for lot_id in reversed(list(refundable)):  # undo in reverse order of consumption
             part = min(refundable[lot_id], left)
             if part == 0:
                 continue
             lot = lots[lot_id]
-            if lot.state == Lot.State.MOVED:
-                raise LotMoved(extra={"lot_id": lot.pk})
             if lot.state == Lot.State.EXPIRED or (lot.expires_at is not None and lot.expires_at <= now):
                 if lot.state == Lot.State.ACTIVE and lot.remaining > 0:
                     # Expired, not yet swept: what was left in it expires now, as the job would have done;
@@ -128,16 +136,20 @@ def points_refund(
         return journal.flush()
 
 
-def _refundable_by_lot(redemption: Entry) -> dict[int, Decimal]:
-    """Lot id → points still refundable, in the order the redemption consumed the lots."""
+def _refundable_by_lot(
+    redemption: Entry, consumed: list[tuple[int, Decimal, Decimal]], chains: dict[int, list[int]]
+) -> dict[int, Decimal]:
+    """Redeemed lot id → points still refundable, in the order the redemption consumed the lots. Earlier
+    refunds count wherever they went: to the lot itself or, after a merge, to a copy of it."""
     refundable: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for allocation in redemption.allocations.order_by("pk"):
-        refundable[allocation.lot_id] -= allocation.remaining_delta + allocation.held_delta
+    for lot_id, remaining_delta, held_delta in consumed:
+        refundable[lot_id] -= remaining_delta + held_delta
+    original_of = {pk: original for original, chain in chains.items() for pk in chain}
     refunded = (
         Allocation.objects.filter(entry__reverses=redemption, entry__kind=Entry.Kind.REFUND)
         .values("lot_id")
         .annotate(total=Sum("remaining_delta"))
     )
     for row in refunded:
-        refundable[row["lot_id"]] -= row["total"]
+        refundable[original_of[row["lot_id"]]] -= row["total"]
     return dict(refundable)

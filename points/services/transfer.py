@@ -116,8 +116,8 @@ def points_move_to_customer(
                 debt=-debt,
                 lots=[(lot, -lot.remaining, ZERO) for lot in lots],
             )
-            for lot in lots:
-                lot.state = Lot.State.MOVED
+            for lot, copy in zip(lots, copies, strict=True):
+                lot.state, lot.moved_to = Lot.State.MOVED, copy
                 out.touch(lot)
             results.append(out.flush())
             into = Journal(

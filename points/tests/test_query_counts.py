@@ -28,7 +28,9 @@ HOLD = 8  # lock + key check, not merged, spendable lots, hold, entry, allocatio
 HOLD_COMMIT = (
     10  # hold's account, lock + key check, hold, held sums, held lots, entry, allocations, lots, account, hold
 )
-REFUND = 9  # redemption, lock + key check, allocations, refunded sums, lots, entry, allocations, lots, account
+# redemption, where its lots are now (a merge may have moved them), lock + key check, allocations, refunded sums,
+# lots, entry, allocations, lots, account
+REFUND = 10
 
 
 def statements(run) -> list[str]:
