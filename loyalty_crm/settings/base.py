@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "customers",
     "points",
     "catalog",
+    "programmes",
     "orders",
     "campaigns",
     "reviews",
@@ -193,6 +194,9 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=None)
 # No broker configured → run tasks in the calling process (embedded default, tests).
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
 CELERY_TASK_EAGER_PROPAGATES = True
+# An eager task is still serialised through a producer; without a broker Celery would build an AMQP connection
+# to localhost for it (never used, but logged as "No hostname was supplied" on every task).
+CELERY_BROKER_WRITE_URL = None if CELERY_BROKER_URL else "memory://localhost/"
 # Exactly-once effects: a task is acknowledged only after it finished, and one whose worker died
 # (even kill -9) is delivered again; the jobs are idempotent, so the re-run changes only what is left.
 CELERY_TASK_ACKS_LATE = True
