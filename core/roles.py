@@ -12,7 +12,17 @@ from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 from django.utils.translation import gettext_noop
 
-DOMAIN_APPS = ("core", "integrations", "customers", "points", "catalog", "orders", "campaigns", "reviews")
+DOMAIN_APPS = (
+    "core",
+    "integrations",
+    "customers",
+    "points",
+    "catalog",
+    "programmes",
+    "orders",
+    "campaigns",
+    "reviews",
+)
 
 CRM_MANAGER = gettext_noop("CRM manager")
 SHOWROOM_STAFF = gettext_noop("Showroom staff")

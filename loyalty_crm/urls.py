@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("customers.api.urls")),
     path("", include("points.api.urls")),
     path("", include("catalog.api.urls")),
+    path("", include("programmes.api.urls")),
 ]
 
 urlpatterns = [

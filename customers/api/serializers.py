@@ -18,7 +18,7 @@ from integrations.models import Store
 from points.api.serializers import BalanceOutput
 
 PHONE_HELP = "Any common format: `8 (916) 123-45-67`, `+7 916 1234567`, `9161234567`. Stored as E.164."
-TIER_HELP = "The customer's tier code. Always null until the programme rules define tiers."
+TIER_HELP = "The customer's tier code (e.g. `gold`); its perks: `GET /customers/{id}/tier`. Null without a programme."
 
 
 class Phone(PhoneNumberField):

@@ -82,6 +82,8 @@ from integrations.authentication import request_channel
 from integrations.scopes import Scope
 from points.exceptions import HoldsOpen, ReasonRequired
 from points.selectors import Balance, points_balance
+from programmes.exceptions import ProgrammeNotFound
+from programmes.selectors import customer_tier
 
 TAGS = ["customers"]
 CONSENT_HISTORY_LIMIT = 100
@@ -127,6 +129,13 @@ def _consents(customer: Customer) -> list[dict]:
         }
         for channel, consent in customer_consents(customer=customer).items()
     ]
+
+
+def _tier_code(customer: Customer) -> str | None:
+    try:
+        return customer_tier(customer=customer).tier.code
+    except ProgrammeNotFound:
+        return None
 
 
 def _consents_answer(customer: Customer) -> Response:
@@ -233,7 +242,7 @@ class CustomerIdentifyApi(APIView):
             "The till's one call: find the customer by exactly one of phone (any format), card, external id "
             "(the calling channel's) or email, with membership and balance. An identifier of a merged "
             "duplicate finds the customer it was merged into (`redirected_from` names the duplicate). "
-            "`tier` is null until the programme rules define tiers."
+            "`tier` is the tier code (perks: `GET /customers/{id}/tier`)."
         ),
     )
     @documents_errors("validation_error", IdentifierRequired, CustomerNotFound)
@@ -244,7 +253,7 @@ class CustomerIdentifyApi(APIView):
             "customer": customer,
             "redirected_from": found.redirected_from,
             "membership": customer.membership,
-            "tier": None,
+            "tier": _tier_code(customer),
             "balance": _balance(customer),
         }
         return Response(IdentifyOutput(answer).data)
@@ -428,8 +437,8 @@ class CustomerAccountApi(APIView):
         tags=TAGS,
         responses=AccountOutput,
         description=(
-            "What the site or app shows the customer it identified: profile, tier (null until the programme "
-            "rules define tiers), balance and consents. Points history: `points_history`. A merged customer "
+            "What the site or app shows the customer it identified: profile, tier code (perks: "
+            "`GET /customers/{id}/tier`), balance and consents. Points history: `points_history`. A merged customer "
             "answers `customer_merged` with `merged_into`: switch to that id."
         ),
     )
@@ -438,5 +447,10 @@ class CustomerAccountApi(APIView):
         customer = customer_profile_get(customer_id=customer_id)
         if customer.merged_into_id is not None:
             raise CustomerMerged(extra={"customer_id": customer.pk, "merged_into": customer.merged_into_id})
-        answer = {"profile": customer, "tier": None, "balance": _balance(customer), "consents": _consents(customer)}
+        answer = {
+            "profile": customer,
+            "tier": _tier_code(customer),
+            "balance": _balance(customer),
+            "consents": _consents(customer),
+        }
         return Response(AccountOutput(answer).data)

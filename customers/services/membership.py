@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -16,6 +17,8 @@ from customers.services.profile import customer_lock
 from integrations.models import Store
 from points.models import Lot, LotKind
 from points.services import points_accrue, points_lift_restriction
+from programmes.exceptions import ProgrammeNotFound
+from programmes.selectors import customer_tier
 
 BALANCE_TYPE_BY_KIND = {Customer.Kind.RETAIL: "retail", Customer.Kind.B2B: "b2b"}
 
@@ -25,9 +28,13 @@ def customer_balance_type(customer: Customer) -> str:
     return BALANCE_TYPE_BY_KIND.get(customer.kind, settings.POINTS_DEFAULT_BALANCE_TYPE)
 
 
-def welcome_bonus_amount(customer: Customer) -> int:
-    """The welcome bonus on joining (F-CMP-1). One amount for now; by tier once the programme rules exist."""
-    return settings.LOYALTY_WELCOME_BONUS_POINTS
+def welcome_bonus_amount(customer: Customer) -> Decimal | int:
+    """The welcome bonus on joining (F-CMP-1, F-TIER-1): the customer's tier's (the entry tier's for a new
+    member); ``LOYALTY_WELCOME_BONUS_POINTS`` where the customer's kind has no programme."""
+    try:
+        return customer_tier(customer=customer).tier.welcome_bonus
+    except ProgrammeNotFound:
+        return settings.LOYALTY_WELCOME_BONUS_POINTS
 
 
 def customer_join(

@@ -255,7 +255,7 @@ def test_account_shows_profile_tier_balance_and_consents(api, channel):
     body = response.json()
     assert response.status_code == 200
     assert set(body) == {"profile", "tier", "balance", "consents"}
-    assert (body["profile"]["id"], body["profile"]["membership"], body["tier"]) == (customer.pk, "member", None)
+    assert (body["profile"]["id"], body["profile"]["membership"], body["tier"]) == (customer.pk, "member", "basic")
     assert body["balance"] == {
         "balance_type": "retail",
         "available": f"{settings.LOYALTY_WELCOME_BONUS_POINTS + 40}.00",
@@ -305,8 +305,9 @@ def test_account_runs_in_a_bounded_number_of_queries(api, channel, django_assert
             customer=customer, channel=consent_channel, granted=True, source="api", actor=Actor(channel=channel)
         )
 
-    # key lookup, last-used touch, customer, external ids, account, expiring sum, consents
-    with django_assert_max_num_queries(7):
+    # key lookup, last-used touch, customer, external ids, account, expiring sum, consents,
+    # tier: programme, tier row, programme's tiers
+    with django_assert_max_num_queries(10):
         response = api.get(f"/api/v1/customers/{customer.pk}/account")
 
     assert response.json()["balance"]["expiring_soon"] == "100.00"

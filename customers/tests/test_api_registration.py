@@ -79,7 +79,7 @@ def test_registration_end_to_end_makes_a_member_with_the_welcome_bonus(api, chan
         channel.code,
     )
     mine = account(api, body["customer"]["id"])
-    assert (mine["balance"]["available"], mine["tier"]) == (f"{settings.LOYALTY_WELCOME_BONUS_POINTS}.00", None)
+    assert (mine["balance"]["available"], mine["tier"]) == ("500.00", "basic")  # Basic's welcome bonus
     assert {row["channel"]: (row["granted"], row["source"]) for row in mine["consents"]} == {
         "sms": (True, "registration"),
         "email": (None, None),

@@ -4,7 +4,6 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.test import override_settings
 from django.utils import timezone
 
 from core.actors import SYSTEM
@@ -16,6 +15,7 @@ from points.exceptions import InsufficientPoints, ReasonRequired
 from points.models import Entry, Lot, LotKind
 from points.services import points_accrue, points_reconcile, points_redeem, points_unlock
 from points.tests.helpers import D, buckets, key
+from programmes.models import Tier
 
 pytestmark = pytest.mark.django_db
 
@@ -172,9 +172,9 @@ def test_a_b2b_non_member_gets_the_welcome_bonus_in_b2b_points_and_both_accounts
     assert points_reconcile() == []
 
 
-@override_settings(LOYALTY_WELCOME_BONUS_POINTS=0)
-def test_no_welcome_lot_when_the_bonus_is_switched_off():
+def test_no_welcome_lot_when_the_tiers_bonus_is_zero():
     customer = NonMemberFactory()
+    Tier.objects.filter(programme__customer_kind="retail", rank=0).update(welcome_bonus=0)
 
     customer_join(customer=customer, now=NOW)
 

@@ -210,6 +210,11 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     # Right after midnight in the business timezone: points expire at the end of their day.
     "points-expire-due": {"task": "points.tasks.expire_due", "schedule": crontab(hour=0, minute=5)},
+    # After the expiry job: tier downgrades (past their grace period), upgrades and ended manual tiers.
+    "programmes-tiers-recalculate": {
+        "task": "programmes.tasks.tiers_recalculate",
+        "schedule": crontab(hour=1, minute=30),
+    },
     "points-release-expired-holds": {"task": "points.tasks.release_expired_holds", "schedule": timedelta(minutes=1)},
     "points-unlock-due": {"task": "points.tasks.unlock_due", "schedule": timedelta(minutes=5)},
     "points-run-due-resets": {"task": "points.tasks.run_due_resets", "schedule": timedelta(minutes=15)},

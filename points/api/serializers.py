@@ -34,7 +34,8 @@ class BalanceTypeCode(serializers.SlugField):
 
     def to_internal_value(self, data):
         code = super().to_internal_value(data)
-        if not BalanceType.objects.filter(code=code).exists():
+        # Checked here, before the field's validators (which refuse NUL) run: PostgreSQL refuses NUL in text.
+        if "\x00" in code or not BalanceType.objects.filter(code=code).exists():
             raise serializers.ValidationError(_("No such balance type."), code="unknown_balance_type")
         return code
 

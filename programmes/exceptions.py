@@ -1,0 +1,29 @@
+from django.utils.translation import gettext_lazy as _
+
+from core.exceptions import ApplicationError
+
+
+class ProgrammeError(ApplicationError):
+    code = "programme_error"
+    status_code = 400
+    default_message = _("The programme operation is not possible.")
+
+
+class ProgrammeNotFound(ProgrammeError):
+    code = "programme_not_found"
+    status_code = 404
+    default_message = _("There is no loyalty programme for this customer.")
+
+
+class TierAssignmentInvalid(ProgrammeError):
+    code = "tier_assignment_invalid"
+    status_code = 400
+    default_message = _("This tier cannot be assigned.")
+
+
+class PurchaseRecordConflict(ProgrammeError):
+    """The source was recorded before with another customer or amount."""
+
+    code = "purchase_record_conflict"
+    status_code = 409
+    default_message = _("This purchase was already recorded with other data.")

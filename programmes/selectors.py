@@ -1,0 +1,113 @@
+"""Reads of programmes and tiers, shared by the API, the admin, the services and (later) the cart calculator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from dateutil.relativedelta import relativedelta
+from django.db.models import QuerySet, Sum
+from django.utils import timezone
+
+from customers.models import Customer
+from programmes.exceptions import ProgrammeNotFound
+from programmes.models import CustomerTier, Programme, PurchaseRecord, Tier, TierChange
+
+ZERO = Decimal("0")
+
+
+def programme_for_customer(*, customer: Customer) -> Programme:
+    """The programme of the customer's kind (retail or B2B); ``programme_not_found`` if there is none."""
+    programme = Programme.objects.select_related("balance_type").filter(customer_kind=customer.kind).first()
+    if programme is None:
+        raise ProgrammeNotFound()
+    return programme
+
+
+def programme_tiers(*, programme: Programme) -> list[Tier]:
+    """The programme's tiers by rank, the entry tier first."""
+    return list(programme.tiers.order_by("rank"))
+
+
+def qualification_window_start(*, programme: Programme, now: datetime) -> datetime:
+    return now - relativedelta(months=programme.qualification_window_months)
+
+
+def qualifying_purchases(*, customer_id: int, programme: Programme, now: datetime) -> Decimal:
+    """Purchases net of returns in the programme's window ``(now - months, now]``. One query."""
+    total = PurchaseRecord.objects.filter(
+        customer_id=customer_id,
+        programme=programme,
+        occurred_at__gt=qualification_window_start(programme=programme, now=now),
+        occurred_at__lte=now,
+    ).aggregate(total=Sum("amount"))["total"]
+    return total or ZERO
+
+
+def qualified_tier(tiers: list[Tier], total: Decimal) -> Tier:
+    """The highest-ranked tier whose threshold the total reaches (the entry tier at least)."""
+    reached = [tier for tier in tiers if tier.qualification_threshold <= total]
+    return max(reached, key=lambda tier: tier.rank) if reached else tiers[0]
+
+
+def _virtual_entry(customer: Customer, programme: Programme, tiers: list[Tier]) -> CustomerTier:
+    return CustomerTier(customer=customer, programme=programme, tier=tiers[0], since=None)
+
+
+def customer_tier(*, customer: Customer, programme: Programme | None = None) -> CustomerTier:
+    """The customer's current tier row; an unsaved row with the entry tier (``since`` None) when the customer
+    has none yet. Writes nothing."""
+    programme = programme or programme_for_customer(customer=customer)
+    row = (
+        CustomerTier.objects.select_related("tier", "programme").filter(customer=customer, programme=programme).first()
+    )
+    if row is not None:
+        return row
+    tiers = programme_tiers(programme=programme)
+    if not tiers:
+        raise ProgrammeNotFound()
+    return _virtual_entry(customer, programme, tiers)
+
+
+@dataclass(frozen=True)
+class TierStatus:
+    customer_tier: CustomerTier
+    programme: Programme
+    tier: Tier
+    qualifying_purchases: Decimal
+    next_tier: Tier | None
+    purchases_needed: Decimal | None  # to reach next_tier; None at the top
+
+
+def customer_tier_status(*, customer: Customer, now: datetime | None = None) -> TierStatus:
+    """Everything the perks API answers about a customer's tier, in three queries: the programme's tiers (with
+    the programme), the customer's tier row, and the qualifying sum."""
+    now = now or timezone.now()
+    tiers = list(
+        Tier.objects.select_related("programme").filter(programme__customer_kind=customer.kind).order_by("rank")
+    )
+    if not tiers:
+        raise ProgrammeNotFound()
+    programme = tiers[0].programme
+    by_pk = {tier.pk: tier for tier in tiers}
+    row = CustomerTier.objects.filter(customer=customer, programme=programme).first()
+    if row is None:
+        row = _virtual_entry(customer, programme, tiers)
+    tier = by_pk[row.tier_id]
+    row.tier, row.programme = tier, programme
+    total = qualifying_purchases(customer_id=customer.pk, programme=programme, now=now)
+    next_tier = next((candidate for candidate in tiers if candidate.rank > tier.rank), None)
+    needed = max(next_tier.qualification_threshold - total, ZERO) if next_tier is not None else None
+    return TierStatus(
+        customer_tier=row,
+        programme=programme,
+        tier=tier,
+        qualifying_purchases=total,
+        next_tier=next_tier,
+        purchases_needed=needed,
+    )
+
+
+def tier_history(*, customer: Customer) -> QuerySet[TierChange]:
+    return TierChange.objects.filter(customer=customer).select_related("from_tier", "to_tier", "programme")
