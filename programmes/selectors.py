@@ -111,3 +111,21 @@ def customer_tier_status(*, customer: Customer, now: datetime | None = None) -> 
 
 def tier_history(*, customer: Customer) -> QuerySet[TierChange]:
     return TierChange.objects.filter(customer=customer).select_related("from_tier", "to_tier", "programme")
+
+
+def customer_tier_code(*, customer: Customer) -> str | None:
+    """Just the code of the customer's tier (the entry tier's without a tier row; None without a programme), in
+    one query for a customer with a tier row, two without: for answers that only name the tier."""
+    code = (
+        CustomerTier.objects.filter(customer=customer, programme__customer_kind=customer.kind)
+        .values_list("tier__code", flat=True)
+        .first()
+    )
+    if code is None:
+        code = (
+            Tier.objects.filter(programme__customer_kind=customer.kind)
+            .order_by("rank")
+            .values_list("code", flat=True)
+            .first()
+        )
+    return code

@@ -82,8 +82,7 @@ from integrations.authentication import request_channel
 from integrations.scopes import Scope
 from points.exceptions import HoldsOpen, ReasonRequired
 from points.selectors import Balance, points_balance
-from programmes.exceptions import ProgrammeNotFound
-from programmes.selectors import customer_tier
+from programmes.selectors import customer_tier_code
 
 TAGS = ["customers"]
 CONSENT_HISTORY_LIMIT = 100
@@ -129,13 +128,6 @@ def _consents(customer: Customer) -> list[dict]:
         }
         for channel, consent in customer_consents(customer=customer).items()
     ]
-
-
-def _tier_code(customer: Customer) -> str | None:
-    try:
-        return customer_tier(customer=customer).tier.code
-    except ProgrammeNotFound:
-        return None
 
 
 def _consents_answer(customer: Customer) -> Response:
@@ -253,7 +245,7 @@ class CustomerIdentifyApi(APIView):
             "customer": customer,
             "redirected_from": found.redirected_from,
             "membership": customer.membership,
-            "tier": _tier_code(customer),
+            "tier": customer_tier_code(customer=customer),
             "balance": _balance(customer),
         }
         return Response(IdentifyOutput(answer).data)
@@ -449,7 +441,7 @@ class CustomerAccountApi(APIView):
             raise CustomerMerged(extra={"customer_id": customer.pk, "merged_into": customer.merged_into_id})
         answer = {
             "profile": customer,
-            "tier": _tier_code(customer),
+            "tier": customer_tier_code(customer=customer),
             "balance": _balance(customer),
             "consents": _consents(customer),
         }

@@ -477,8 +477,8 @@ def test_identify_runs_in_a_bounded_number_of_queries(api, channel, django_asser
         )
 
     # key lookup, last-used touch, match, profile, external ids, account, expiring sum,
-    # tier: programme, tier row, programme's tiers
-    with django_assert_max_num_queries(10):
+    # tier code (the customer's row, else the entry tier)
+    with django_assert_max_num_queries(9):
         response = identify(api, external_id="u-42")
 
     assert response.json()["balance"]["expiring_soon"] == "50.00"

@@ -294,3 +294,12 @@ def test_a_merge_brings_the_duplicates_purchases_and_can_upgrade_the_survivor(st
     assert set(PurchaseRecord.objects.values_list("customer", flat=True)) == {survivor.pk}
     assert not CustomerTier.objects.filter(customer=duplicate).exists()
     assert changes(survivor)[-1] == ("silver", "gold", "upgrade")
+
+
+def test_the_tier_code_is_the_rows_or_the_entry_tiers():
+    from programmes.selectors import customer_tier_code
+
+    gold, newcomer, partner = CustomerFactory(), CustomerFactory(), B2bCustomerFactory()
+    buy(gold, 300_000, "g-1")
+
+    assert [customer_tier_code(customer=c) for c in (gold, newcomer, partner)] == ["gold", "basic", "partner"]
