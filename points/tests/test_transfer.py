@@ -228,6 +228,13 @@ def clawback_probe(source_id: str, now: datetime) -> tuple[list[tuple], set[int]
     return outcome, accounts
 
 
+def net_effect(outcome: list[tuple]) -> list[tuple]:
+    """A clawback's lines as (kind, balance type, amount, available change minus debt change, pending change)."""
+    return sorted(
+        (kind, code, amount, available - debt, pending) for kind, code, amount, available, pending, debt in outcome
+    )
+
+
 def totals(customer) -> dict[str, tuple[Decimal, Decimal]]:
     """(available + pending, debt) per balance type."""
     accounts = {
@@ -294,7 +301,7 @@ def run_then_merge(steps, duplicate_is_member, survivor_is_member, staff):
 
     duplicate, survivor = people
     before = [totals(duplicate), totals(survivor)]
-    clawbacks_before = {line: clawback_probe(line, now)[0] for line, _ in lines}
+    clawbacks_before = {line: net_effect(clawback_probe(line, now)[0]) for line, _ in lines}
     survivor_lots = Lot.objects.filter(account__customer=survivor).count()
     duplicate_lots = set(Lot.objects.filter(account__customer=duplicate).values_list("pk", flat=True))
 
@@ -319,10 +326,12 @@ def run_then_merge(steps, duplicate_is_member, survivor_is_member, staff):
     assert set(moved.values_list("remaining", "held")) <= {(D(0), D(0))}
     assert not Lot.objects.filter(pk__in=duplicate_lots, state__in=[Lot.State.ACTIVE, Lot.State.PENDING]).exists()
     assert Lot.objects.filter(account__customer=survivor).count() == survivor_lots + moved.count()
-    # A return after the merge takes back on the survivor exactly what it would have taken before.
+    # A return after the merge takes back on the survivor exactly what it would have taken before. Net of debt:
+    # where the merge paid debt from the moved points (settle), what the return would have taken from them
+    # becomes debt instead — the same value.
     for line, _ in lines:
         outcome, accounts = clawback_probe(line, now)
-        assert (outcome, accounts) == (clawbacks_before[line], {survivor.pk} if outcome else set()), line
+        assert (net_effect(outcome), accounts) == (clawbacks_before[line], {survivor.pk} if outcome else set()), line
     survivor.refresh_from_db()
     if survivor.is_member:
         assert not Lot.objects.filter(
@@ -337,6 +346,7 @@ def test_a_merge_after_any_history_conserves_points_and_debt_and_keeps_returns_w
 
     @settings(
         max_examples=300 if slow else 30,
+        derandomize=not slow,  # CI runs the same examples every time; --slow explores new ones
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     )
