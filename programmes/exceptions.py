@@ -27,3 +27,19 @@ class PurchaseRecordConflict(ProgrammeError):
     code = "purchase_record_conflict"
     status_code = 409
     default_message = _("This purchase was already recorded with other data.")
+
+
+class CartInvalid(ProgrammeError):
+    """``fields`` names each bad line and field: ``{"lines.2.quantity": [{"code", "message"}]}``."""
+
+    code = "cart_invalid"
+    status_code = 400
+    default_message = _("Some cart lines are invalid.")
+
+
+class RedemptionAboveMaximum(ProgrammeError):
+    """``extra.maximum`` is the most this customer may spend on this cart."""
+
+    code = "redemption_above_maximum"
+    status_code = 422
+    default_message = _("More points than may be spent on this cart.")

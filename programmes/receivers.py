@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
 
 from customers.models import Customer
 from customers.services import customer_merged
-from programmes.models import CustomerTier, Programme, PurchaseRecord
+from programmes.models import (
+    CustomerTier,
+    EarningRule,
+    Programme,
+    Promotion,
+    PurchaseRecord,
+    RedemptionRule,
+    rules_changed,
+)
 from programmes.services import tier_upgrade_if_qualified
 
 
@@ -20,3 +29,21 @@ def purchases_follow_a_merge(sender, *, duplicate: Customer, survivor: Customer,
     CustomerTier.objects.filter(customer=duplicate).delete()
     for programme in Programme.objects.filter(pk__in=programme_ids):
         tier_upgrade_if_qualified(customer=survivor, programme=programme)
+
+
+def _conditions_changed(sender, *, instance, action: str, reverse: bool, model, pk_set, **kwargs) -> None:
+    """A rule's tiers, stores or categories changed outside its own save (e.g. in code): a new rules version."""
+    if not action.startswith("post_"):
+        return
+    rules = [instance] if not reverse else list(model.objects.filter(pk__in=pk_set or ()))
+    for programme_id in {rule.programme_id_for_cache for rule in rules}:
+        rules_changed(programme_id)
+
+
+for _model in (EarningRule, RedemptionRule, Promotion):
+    for _field in ("tiers", "stores", "categories"):
+        m2m_changed.connect(
+            _conditions_changed,
+            sender=getattr(_model, _field).through,
+            dispatch_uid=f"programmes.rules_changed.{_model.__name__}.{_field}",
+        )

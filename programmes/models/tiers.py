@@ -16,16 +16,24 @@ shown to Gold and Platinum customers only, and to everybody from the third day o
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 PERCENT = {"max_digits": 5, "decimal_places": 2}
+
+
+class Rounding(models.TextChoices):
+    DOWN = "down", _("down to whole points")
+    HALF_UP = "half_up", _("to the nearest whole point")
+    CENTS = "cents", _("down to hundredths")
 
 
 class Programme(models.Model):
@@ -52,6 +60,24 @@ class Programme(models.Model):
             "After falling below the tier's threshold a customer keeps the tier this many days before the "
             "recalculation downgrades them."
         ),
+    )
+    rounding = models.CharField(
+        _("rounding of earned points"),
+        max_length=10,
+        choices=Rounding.choices,
+        default=Rounding.DOWN,
+        help_text=_("Applied per order line. Redeemable maximums always round down to whole points."),
+    )
+    earn_on_points_paid = models.BooleanField(
+        _("earn on the part paid in points"),
+        default=False,
+        help_text=_("Off: points are earned only on the part of a line paid with money."),
+    )
+    rules_version = models.UUIDField(
+        _("rules version"),
+        default=uuid.uuid4,
+        editable=False,
+        help_text=_("Renewed by every change of the programme's tiers, rules and promotions (a cache key)."),
     )
     is_active = models.BooleanField(_("active"), default=True)
 
@@ -136,6 +162,17 @@ class Tier(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        # Keep the terms this tier had until now, so "as of" calculations of the past use them.
+        before = Tier.objects.filter(pk=self.pk).values("earn_rate_percent", "max_redemption_percent").first()
+        super().save(*args, **kwargs)
+        if before and (before["earn_rate_percent"], before["max_redemption_percent"]) != (
+            self.earn_rate_percent,
+            self.max_redemption_percent,
+        ):
+            TierTerms.objects.create(tier=self, valid_until=timezone.now(), **before)
+        rules_changed(self.programme_id)
+
     @property
     def perks(self) -> dict:
         return {
@@ -145,6 +182,32 @@ class Tier(models.Model):
             "loan_limit_multiplier": self.loan_limit_multiplier,
             "extra": self.extra_perks,
         }
+
+
+class TierTerms(models.Model):
+    """The earning rate and redemption cap a tier had until ``valid_until``: written when they change, so a cart
+    can be recalculated as of a past date (``programmes.calculator``)."""
+
+    tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.CASCADE, related_name="past_terms")
+    earn_rate_percent = models.DecimalField(_("earning rate, %"), **PERCENT)
+    max_redemption_percent = models.DecimalField(_("maximum redemption, %"), **PERCENT)
+    valid_until = models.DateTimeField(_("valid until"))
+
+    class Meta:
+        verbose_name = _("past tier terms")
+        verbose_name_plural = _("past tier terms")
+        ordering = ["tier", "valid_until"]
+        indexes = [models.Index(fields=["tier", "valid_until"], name="programmes_tier_terms_until")]
+
+    def __str__(self) -> str:
+        return f"{self.tier_id} until {self.valid_until:%Y-%m-%d %H:%M}"
+
+
+def rules_changed(programme_id: int) -> None:
+    """Give the programme a new ``rules_version`` in the current transaction, so rulebooks cached under the old one
+    are not used again (``programmes.rulebook``). Every save of a tier, rule set, rule or promotion calls it. A
+    random value, not a counter: a rolled-back change must not leave a version number to be reused."""
+    Programme.objects.filter(pk=programme_id).update(rules_version=uuid.uuid4())
 
 
 class PurchaseRecord(models.Model):
