@@ -19,6 +19,7 @@ from datetime import date
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from core.actors import Actor
 from customers.models import ConsentChannel, ConsentEvent, Customer, CustomerChange
@@ -40,6 +41,7 @@ from integrations.scopes import ALL_SCOPES, Scope
 from integrations.services.channels import api_key_hash, api_key_issue, channel_create
 from points.models import LotKind
 from points.services import points_accrue, points_redeem
+from programmes.demo import demo_rules_load
 
 DEMO_ADMIN_USERNAME = "admin"
 DEMO_ADMIN_PASSWORD = "admin"  # local demo only; the command refuses to run with DEBUG off
@@ -53,7 +55,14 @@ DEMO_CHANNELS = [
         SHOWROOM,
         "Demo showroom till",
         Channel.Kind.SHOWROOM_POS,
-        [Scope.CUSTOMERS_READ, Scope.CUSTOMERS_WRITE, Scope.POINTS_READ, Scope.POINTS_WRITE, Scope.ORDERS_WRITE],
+        [
+            Scope.CUSTOMERS_READ,
+            Scope.CUSTOMERS_WRITE,
+            Scope.POINTS_READ,
+            Scope.POINTS_WRITE,
+            Scope.CARTS_CALCULATE,
+            Scope.ORDERS_WRITE,
+        ],
     ),
     (
         ERP,
@@ -330,6 +339,7 @@ def demo_data_load() -> DemoSummary:
     channels = {channel.code: channel for channel in Channel.objects.filter(code__in=[SITE, SHOWROOM, ERP])}
     stores = {store.code: store for store in Store.objects.filter(code__in=[KHIMKI, NEVSKY, EKB])}
     staff = Actor(user=admin)
+    summary.created.extend(demo_rules_load(now=timezone.now()))
     for spec in DEMO_CUSTOMERS:
         if _customer_present(spec):
             continue

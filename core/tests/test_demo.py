@@ -15,12 +15,15 @@ from core.demo import (
     demo_data_load,
 )
 from customers.models import Consent, ConsentEvent, Customer, CustomerChange, ExternalId
+from catalog.models import Product
 from customers.selectors import customer_identify
 from integrations.models import ApiKey, Channel, Store
 from integrations.services.channels import api_key_hash
 from points.models import Account, Entry, Lot
 from points.selectors import points_balance
 from points.services import points_reconcile
+from programmes.calculator import CartLine, cart_calculate
+from programmes.models import EarningRule, Promotion, RedemptionRule, RuleSet
 
 pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
@@ -37,6 +40,11 @@ MODELS = [
     Account,
     Lot,
     Entry,
+    Product,
+    RuleSet,
+    EarningRule,
+    RedemptionRule,
+    Promotion,
 ]
 
 
@@ -54,7 +62,8 @@ def test_loading_twice_creates_everything_once():
 
     second = demo_data_load()
 
-    assert len(first.created) == 1 + 3 + 1 + 3 + 32  # admin, channels, API key, stores, customers
+    # admin, channels, API key, stores, catalogue, two rule sets, a promotion, customers
+    assert len(first.created) == 1 + 3 + 1 + 3 + 1 + 2 + 1 + 32
     assert second.created == []
     assert row_counts() == counts
     assert points_reconcile() == []
@@ -149,3 +158,24 @@ def test_blocked_and_anonymised_customers_were_changed_by_the_demo_admin():
     assert anonymised.changes.get(action="anonymise").reason == ANONYMISE_REASON
     assert not Consent.objects.filter(customer=anonymised, granted=True).exists()
     assert Entry.objects.filter(account__customer=anonymised).exists()  # the ledger stays
+
+
+def test_demo_rules_cap_new_arrivals_and_keep_delivery_out_while_the_old_matrix_stays_inactive():
+    demo_data_load()
+    member = customer_identify(phone="+79161234567")
+    app = Channel(kind=Channel.Kind.MOBILE_APP)
+    lines = [
+        CartLine(sku="SOFA-BERGEN", quantity=Decimal(1), price=Decimal(100000)),
+        CartLine(sku="DELIVERY", quantity=Decimal(1), price=Decimal(2500)),
+        CartLine(sku="RING-585-01", quantity=Decimal(1), price=Decimal(10000), discount_percent=Decimal(60)),
+    ]
+
+    result = cart_calculate(customer=member, lines=lines, channel=app, spendable_balance=Decimal(1_000_000))
+
+    new_arrival, delivery, discounted_ring = result.lines
+    assert new_arrival.redemption_limit.rule.name == "New arrivals: up to 10% in points"
+    assert new_arrival.max_redeemable == 10000
+    assert (delivery.max_redeemable, delivery.earn_points) == (0, 0)
+    assert delivery.earning[0].code == "earning_rule_no_points"
+    assert discounted_ring.redemption_limit.code == "tier_cap"  # the 60 % bracket's prohibition is not active
+    assert not RuleSet.objects.get(code="discount-brackets-2021").is_active

@@ -158,7 +158,7 @@ class EarningRule(RuleConditions):
         constraints = [
             _validity_constraint("programmes_earning_rule_validity"),
             models.CheckConstraint(
-                condition=Q(kind="rate", rate_percent__gte=0, rate_percent__lte=100)
+                condition=Q(kind="rate", rate_percent__isnull=False, rate_percent__gte=0, rate_percent__lte=100)
                 | Q(kind="no_earning", rate_percent__isnull=True),
                 name="programmes_earning_rule_rate",
                 violation_error_message=_("A rate rule needs a percentage between 0 and 100; "
@@ -196,7 +196,9 @@ class RedemptionRule(RuleConditions):
         constraints = [
             _validity_constraint("programmes_redemption_rule_validity"),
             models.CheckConstraint(
-                condition=Q(kind__in=["price_share", "balance_share"], percent__gte=0, percent__lte=100)
+                condition=Q(
+                    kind__in=["price_share", "balance_share"], percent__isnull=False, percent__gte=0, percent__lte=100
+                )
                 | Q(kind="forbidden", percent__isnull=True),
                 name="programmes_redemption_rule_percent",
                 violation_error_message=_("A share cap needs a percentage between 0 and 100; "

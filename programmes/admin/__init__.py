@@ -1,7 +1,11 @@
-"""Admin of programmes and tiers (SPEC F-TIER-1 … 6): programmes with their tiers, customers' tiers with the
-manual assignment, and the read-only tier history and purchase records.
+"""Admin of programmes and tiers (SPEC F-TIER-1 … 6): programmes with their tiers (and each tier's past terms,
+read-only), customers' tiers with the manual assignment, and the read-only tier history and purchase records.
 
 Tier changes go through ``programmes.services``; the history and the purchase records are never edited here.
+
+This package: the programme and tier admins here; the rules (earning and redemption rules, promotions) in ``rules``,
+rule sets in ``rule_sets``, the rules' conflicts page in ``conflicts`` and the "try it" cart in ``try_it`` (all
+registered by importing ``rules`` and ``rule_sets`` here).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -19,9 +25,22 @@ from core.actors import Actor
 from core.exceptions import ApplicationError
 from customers.models import Customer
 from customers.phones import phone_or_none
+from programmes.admin.rule_sets import RuleSetAdmin
+from programmes.admin.rules import EarningRuleAdmin, PromotionAdmin, RedemptionRuleAdmin
 from programmes.forms import TierAssignForm
-from programmes.models import CustomerTier, Programme, PurchaseRecord, Tier, TierChange
+from programmes.models import CustomerTier, Programme, PurchaseRecord, Tier, TierChange, TierTerms
 from programmes.services import tier_assign_manual
+
+__all__ = [
+    "CustomerTierAdmin",
+    "EarningRuleAdmin",
+    "ProgrammeAdmin",
+    "PromotionAdmin",
+    "PurchaseRecordAdmin",
+    "RedemptionRuleAdmin",
+    "RuleSetAdmin",
+    "TierChangeAdmin",
+]
 
 ASSIGN_TEMPLATE = "admin/programmes/customertier/assign_tier.html"
 ASSIGN_BATCH_LIMIT = 100
@@ -44,7 +63,37 @@ class TierInline(admin.StackedInline):
                 ]
             },
         ),
+        (_("Past terms"), {"fields": ["past_terms_table"], "classes": ["collapse"]}),
     ]
+    readonly_fields = ["past_terms_table"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tier]:
+        return super().get_queryset(request).prefetch_related("past_terms")
+
+    @admin.display(description=_("past terms"))
+    def past_terms_table(self, tier: Tier | None) -> str:
+        """The earning rate and redemption cap the tier had before each change (kept for "as of" calculations)."""
+        if tier is None or tier.pk is None:
+            return "—"
+        terms: list[TierTerms] = list(tier.past_terms.all())  # prefetched
+        if not terms:
+            return _("None: the earning rate and the maximum redemption never changed.")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{} %</td><td>{} %</td></tr>",
+            (
+                (f"{timezone.localtime(row.valid_until):%Y-%m-%d %H:%M}", row.earn_rate_percent,
+                 row.max_redemption_percent)
+                for row in reversed(terms)
+            ),
+        )  # fmt: skip
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            _("until"),
+            _("earning rate"),
+            _("maximum redemption"),
+            rows,
+        )
 
 
 @admin.register(Programme)
