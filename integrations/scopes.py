@@ -10,6 +10,7 @@ class Scope(models.TextChoices):
     CUSTOMERS_MERGE = "customers:merge", _("Merge duplicate customers")
     POINTS_READ = "points:read", _("Read balances and point history")
     POINTS_WRITE = "points:write", _("Accrue, hold and redeem points")
+    CARTS_CALCULATE = "carts:calculate", _("Calculate carts: points to earn and to spend")
     ORDERS_READ = "orders:read", _("Read orders")
     ORDERS_WRITE = "orders:write", _("Place and change orders")
     CATALOG_READ = "catalog:read", _("Read the product catalogue")
