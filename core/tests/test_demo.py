@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db.models import Count
 
+from catalog.models import Product
 from core.demo import (
     ANONYMISE_REASON,
     DEMO_SITE_API_KEY,
@@ -15,7 +16,6 @@ from core.demo import (
     demo_data_load,
 )
 from customers.models import Consent, ConsentEvent, Customer, CustomerChange, ExternalId
-from catalog.models import Product
 from customers.selectors import customer_identify
 from integrations.models import ApiKey, Channel, Store
 from integrations.services.channels import api_key_hash
