@@ -45,13 +45,20 @@ def validate_lines(lines: list[CartLine]) -> None:
         key = f"lines.{index}"
         if not line.sku:
             problem(f"{key}.sku", "required", _("The SKU is required."))
-        if line.quantity <= 0:
+        for name in ("quantity", "price", "discount_percent"):
+            if not _finite(getattr(line, name)):  # NaN cannot even be compared
+                problem(f"{key}.{name}", "not_a_number", _("Not a number."))
+        if _finite(line.quantity) and line.quantity <= 0:
             problem(f"{key}.quantity", "not_positive", _("The quantity must be above 0."))
-        if line.price < 0:
+        if _finite(line.price) and line.price < 0:
             problem(f"{key}.price", "negative", _("The price cannot be negative."))
-        if not 0 <= line.discount_percent < 100:
+        if _finite(line.discount_percent) and not 0 <= line.discount_percent < 100:
             problem(f"{key}.discount_percent", "out_of_range", _("The shelf discount is a percentage from 0 to 99.99."))
         if line.operation_type not in OperationType.values:
             problem(f"{key}.operation_type", "invalid_choice", _("Unknown operation type."))
     if fields:
         raise CartInvalid(fields=fields)
+
+
+def _finite(value: Decimal) -> bool:
+    return not isinstance(value, Decimal) or value.is_finite()
