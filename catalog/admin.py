@@ -16,6 +16,7 @@ from catalog.exceptions import CatalogError, CatalogInvalid
 from catalog.forms import IMPORT_PERMISSIONS, CategoryForm, ProductCsvImportForm
 from catalog.models import Category, Product
 from catalog.services import catalog_upsert
+from core.admin import RulesNamingProtectMixin
 
 
 class _ServiceErrorOnForm(Exception):
@@ -32,7 +33,7 @@ def _field_errors(form, error: CatalogError) -> None:
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(RulesNamingProtectMixin, admin.ModelAdmin):
     form = CategoryForm
     list_display = ["code", "name", "parent", "path"]
     list_select_related = ["parent"]

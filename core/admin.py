@@ -67,3 +67,15 @@ class YesNoFilter(admin.SimpleListFilter):
         if self.value() in ("yes", "no"):
             return queryset.filter(**{f"{self.field}__isnull": self.value() == "no"})
         return queryset
+
+
+class RulesNamingProtectMixin:
+    """For admins of things the programme rules name (stores, categories): the delete page lists those rules as
+    protected objects instead of failing on the refusal in ``programmes.receivers``."""
+
+    def get_deleted_objects(self, objs, request):
+        from programmes.selectors import rules_naming  # programmes depends on these apps, not the reverse
+
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        named = [f"{rule._meta.verbose_name}: {rule}" for obj in objs for rule in rules_naming(obj)]
+        return deleted, counts, perms_needed, [*protected, *named]

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.admin import RulesNamingProtectMixin
 from integrations.models import ApiKey, Channel, IdempotencyKey, Store
 from integrations.scopes import Scope
 from integrations.services.channels import api_key_issue, api_key_revoke, channel_scopes_validate
@@ -145,7 +146,7 @@ class IdempotencyKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
+class StoreAdmin(RulesNamingProtectMixin, admin.ModelAdmin):
     list_display = ["code", "name", "city", "is_active"]
     list_filter = ["is_active", "city"]
     search_fields = ["code", "name", "city"]

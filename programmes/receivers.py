@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models.signals import m2m_changed
+from django.db.models import ProtectedError
+from django.db.models.signals import m2m_changed, post_delete, pre_delete
 from django.dispatch import receiver
+from django.utils.translation import gettext as _
 
+from catalog.models import Category
 from customers.models import Customer
 from customers.services import customer_merged
+from integrations.models import Store
 from programmes.models import (
     CustomerTier,
     EarningRule,
@@ -14,8 +18,11 @@ from programmes.models import (
     Promotion,
     PurchaseRecord,
     RedemptionRule,
+    RuleSet,
+    Tier,
     rules_changed,
 )
+from programmes.selectors import rules_naming
 from programmes.services import tier_upgrade_if_qualified
 
 
@@ -47,3 +54,31 @@ for _model in (EarningRule, RedemptionRule, Promotion):
             sender=getattr(_model, _field).through,
             dispatch_uid=f"programmes.rules_changed.{_model.__name__}.{_field}",
         )
+
+
+def _deleted(sender, *, instance, **kwargs) -> None:
+    """Deletes (one by one, by a queryset or by a cascade) renew the rules version like saves do."""
+    try:
+        programme_id = getattr(instance, "programme_id", None) or instance.programme_id_for_cache
+    except RuleSet.DoesNotExist:
+        return  # its rule set goes in the same delete and renews the version itself
+    rules_changed(programme_id)
+
+
+for _model in (Tier, RuleSet, EarningRule, RedemptionRule, Promotion):
+    post_delete.connect(_deleted, sender=_model, dispatch_uid=f"programmes.rules_changed.deleted.{_model.__name__}")
+
+
+def _named_by_rules(sender, *, instance, **kwargs) -> None:
+    """A tier, store or category a rule names cannot go: the rule would silently lose the condition and apply to
+    everything. End or change the rules first."""
+    rules = rules_naming(instance)
+    if rules:
+        raise ProtectedError(
+            _("%(object)s is named by rules: %(rules)s.") % {"object": instance, "rules": ", ".join(map(str, rules))},
+            set(rules),
+        )
+
+
+for _model in (Tier, Store, Category):
+    pre_delete.connect(_named_by_rules, sender=_model, dispatch_uid=f"programmes.named_by_rules.{_model.__name__}")

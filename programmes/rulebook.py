@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from programmes.models import EarningRule, Programme, Promotion, RedemptionRule
+from programmes.models import EarningRule, Programme, Promotion, RedemptionRule, Tier
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,7 @@ class Rulebook:
     earning: tuple[CompiledEarningRule, ...]
     redemption: tuple[CompiledRedemptionRule, ...]
     promotions: tuple[CompiledPromotion, ...]
+    tiers: tuple[Tier, ...]  # by rank, the entry tier first
 
     def earning_rule(self, facts: LineFacts, at: datetime) -> CompiledEarningRule | None:
         """The deciding earning rule: the highest priority, then the latest start (the rules are pre-sorted)."""
@@ -128,7 +129,7 @@ _CONDITIONS = ("tiers", "stores", "categories")
 
 
 def rulebook_load(programme: Programme) -> Rulebook:
-    """Read the rules from the database (a dozen queries): use ``rulebook_for``, which caches."""
+    """Read the rules and tiers from the database (a dozen queries): use ``rulebook_for``, which caches."""
     in_active_set = {"rule_set__programme": programme, "rule_set__is_active": True}
     earning = sorted(
         (
@@ -152,7 +153,8 @@ def rulebook_load(programme: Programme) -> Rulebook:
         ),
         key=lambda p: (-p.multiplier, p.id),
     )
-    return Rulebook(programme.pk, programme.rules_version, tuple(earning), redemption, tuple(promotions))
+    tiers = tuple(programme.tiers.order_by("rank"))
+    return Rulebook(programme.pk, programme.rules_version, tuple(earning), redemption, tuple(promotions), tiers)
 
 
 _cache: dict[int, Rulebook] = {}

@@ -10,9 +10,20 @@ from dateutil.relativedelta import relativedelta
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
+from catalog.models import Category
 from customers.models import Customer
+from integrations.models import Store
 from programmes.exceptions import ProgrammeNotFound
-from programmes.models import CustomerTier, Programme, PurchaseRecord, Tier, TierChange
+from programmes.models import (
+    CustomerTier,
+    EarningRule,
+    Programme,
+    Promotion,
+    PurchaseRecord,
+    RedemptionRule,
+    Tier,
+    TierChange,
+)
 
 ZERO = Decimal("0")
 
@@ -129,3 +140,13 @@ def customer_tier_code(*, customer: Customer) -> str | None:
             .first()
         )
     return code
+
+
+def rules_naming(target: Tier | Store | Category) -> list:
+    """The earning and redemption rules and promotions whose conditions name this tier, store or category."""
+    field = {Tier: "tiers", Store: "stores", Category: "categories"}[type(target)]
+    return [
+        rule
+        for model in (EarningRule, RedemptionRule, Promotion)
+        for rule in model.objects.filter(**{field: target}).order_by("pk")
+    ]

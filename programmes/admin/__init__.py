@@ -11,8 +11,9 @@ registered by importing ``rules`` and ``rule_sets`` here).
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -29,6 +30,7 @@ from programmes.admin.rule_sets import RuleSetAdmin
 from programmes.admin.rules import EarningRuleAdmin, PromotionAdmin, RedemptionRuleAdmin
 from programmes.forms import TierAssignForm
 from programmes.models import CustomerTier, Programme, PurchaseRecord, Tier, TierChange, TierTerms
+from programmes.selectors import rules_naming
 from programmes.services import tier_assign_manual
 
 __all__ = [
@@ -46,8 +48,21 @@ ASSIGN_TEMPLATE = "admin/programmes/customertier/assign_tier.html"
 ASSIGN_BATCH_LIMIT = 100
 
 
+class TierFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        for form in self.deleted_forms:
+            rules = rules_naming(form.instance) if form.instance.pk else []
+            if rules:
+                raise ValidationError(
+                    _("The tier %(tier)s is named by rules: %(rules)s. End or change them first.")
+                    % {"tier": form.instance, "rules": ", ".join(map(str, rules))}
+                )
+
+
 class TierInline(admin.StackedInline):
     model = Tier
+    formset = TierFormSet
     extra = 0
     ordering = ["rank"]
     fieldsets = [

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import DecimalField, Exists, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from catalog.models import PATH_SEPARATOR, Category, Product
@@ -34,7 +35,7 @@ from programmes.calculator import explain
 from programmes.calculator.explain import Explanation
 from programmes.calculator.lines import CartLine, validate_lines
 from programmes.exceptions import ProgrammeNotFound, RedemptionAboveMaximum
-from programmes.models import Programme, PurchaseRecord, Rounding, Tier, TierChange, TierTerms
+from programmes.models import CustomerTier, Programme, PurchaseRecord, Rounding, Tier, TierChange, TierTerms
 from programmes.rulebook import LineFacts, Rulebook, rulebook_for
 
 ZERO = Decimal("0")
@@ -119,17 +120,20 @@ def cart_calculate(
     ``redeem`` (points the customer wants to spend) is spread over the lines in order, each up to its maximum, and
     the points earned on those lines shrink accordingly; more than the cart's maximum is
     ``redemption_above_maximum``. ``first_order`` defaults to "no purchase recorded yet". Bad lines are
-    ``cart_invalid`` with a field error per line. A bounded number of queries whatever the number of lines (five
-    for a known customer, plus two when ``at`` is given)."""
+    ``cart_invalid`` with a field error per line. Two queries whatever the number of lines once the rulebook is
+    cached — the customer's state and the products — plus one for the categories of unknown products that name
+    one, and two when ``at`` is given (the tier history and past tier terms)."""
     validate_lines(lines)
     historical = at is not None
     at = at or timezone.now()
-    tiers = _programme_tiers(customer)
-    programme = tiers[0].programme
+    state = _customer_state(customer)
+    programme = state.programme
     rulebook = rulebook_for(programme)
-    tier = _tier_at(customer, programme, tiers, at if historical else None)
+    if not rulebook.tiers:
+        raise ProgrammeNotFound()
+    tier = _tier_at(customer, state, rulebook.tiers, at if historical else None)
     terms = _tier_terms(tier, at) if historical else _Terms(tier.earn_rate_percent, tier.max_redemption_percent)
-    balance, first_order, balance_limit = _spendable(customer, programme, first_order, spendable_balance)
+    balance, first_order, balance_limit = _spendable(customer, state, first_order, spendable_balance)
     products = _products(lines)
 
     result = CartResult(
@@ -158,29 +162,72 @@ def cart_calculate(
 # --- the customer's side -------------------------------------------------------------------------------------
 
 
-def _programme_tiers(customer: Customer | None) -> list[Tier]:
-    kind = customer.kind if customer else Programme.CustomerKind.RETAIL
-    tiers = list(
-        Tier.objects.select_related("programme__balance_type").filter(programme__customer_kind=kind).order_by("rank")
+@dataclass(frozen=True)
+class _CustomerState:
+    """The programme and what the calculation needs of the customer, read in one query."""
+
+    programme: Programme
+    tier_id: int | None
+    plain: Decimal
+    members_only: Decimal
+    first_order_only: Decimal
+    has_purchases: bool
+
+
+def _lot_sum(customer: Customer, restriction: str) -> Subquery:
+    lots = Lot.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=Now()),
+        account__customer=customer,
+        account__balance_type=OuterRef("balance_type"),
+        state=Lot.State.ACTIVE,
+        remaining__gt=0,
+        restriction=restriction,
     )
-    if not tiers:
+    total = lots.order_by().values("account").annotate(total=Sum("remaining")).values("total")[:1]
+    return Coalesce(Subquery(total), ZERO, output_field=DecimalField())
+
+
+def _customer_state(customer: Customer | None) -> _CustomerState:
+    """The programme of the customer's kind (retail for an anonymous cart) with, for a customer, the current tier,
+    the spendable lots by restriction and whether a purchase was ever recorded — one query."""
+    kind = customer.kind if customer else Programme.CustomerKind.RETAIL
+    programmes = Programme.objects.select_related("balance_type").filter(customer_kind=kind)
+    if customer is not None:
+        restriction = Lot.Restriction
+        programmes = programmes.annotate(
+            customer_tier_id=Subquery(
+                CustomerTier.objects.filter(customer=customer, programme=OuterRef("pk")).values("tier_id")[:1]
+            ),
+            plain=_lot_sum(customer, restriction.NONE),
+            members_only=_lot_sum(customer, restriction.MEMBERS_ONLY),
+            first_order_only=_lot_sum(customer, restriction.FIRST_ORDER),
+            has_purchases=Exists(PurchaseRecord.objects.filter(customer=customer, amount__gt=0)),
+        )
+    programme = programmes.first()
+    if programme is None:
         raise ProgrammeNotFound()
-    return tiers
-
-
-def _tier_at(customer: Customer | None, programme: Programme, tiers: list[Tier], at: datetime | None) -> Tier:
-    """The customer's tier now (``at`` None) or as the tier history had it at ``at``; the entry tier without one."""
     if customer is None:
-        return tiers[0]
-    if at is None:
-        rows = customer.tiers.filter(programme=programme).values_list("tier_id", flat=True)
-    else:
-        rows = (
-            TierChange.objects.filter(customer=customer, programme=programme, created_at__lte=at)
+        return _CustomerState(programme, None, ZERO, ZERO, ZERO, False)
+    return _CustomerState(
+        programme,
+        programme.customer_tier_id,
+        programme.plain,
+        programme.members_only,
+        programme.first_order_only,
+        programme.has_purchases,
+    )
+
+
+def _tier_at(customer: Customer | None, state: _CustomerState, tiers: tuple[Tier, ...], at: datetime | None) -> Tier:
+    """The customer's tier now (``at`` None) or as the tier history had it at ``at``; the entry tier without one."""
+    tier_id = state.tier_id
+    if customer is not None and at is not None:
+        tier_id = (
+            TierChange.objects.filter(customer=customer, programme=state.programme, created_at__lte=at)
             .order_by("-created_at", "-pk")
             .values_list("to_tier_id", flat=True)
+            .first()
         )
-    tier_id = rows.first()
     return next((tier for tier in tiers if tier.pk == tier_id), tiers[0])
 
 
@@ -193,34 +240,20 @@ def _tier_terms(tier: Tier, at: datetime) -> _Terms:
 
 
 def _spendable(
-    customer: Customer | None, programme: Programme, first_order: bool | None, override: Decimal | None
+    customer: Customer | None, state: _CustomerState, first_order: bool | None, override: Decimal | None
 ) -> tuple[Decimal, bool, Explanation]:
     """(spendable balance, first order, the explanation when the balance is what limits)."""
-    if customer is None:
-        return ZERO, bool(first_order), explain.anonymous()
-    if customer.membership in (Customer.Membership.BLOCKED, Customer.Membership.ANONYMISED):
-        return ZERO, bool(first_order), explain.blocked()
-    restriction = Lot.Restriction
-    totals = Lot.objects.filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()),
-        account__customer=customer,
-        account__balance_type_id=programme.balance_type_id,
-        state=Lot.State.ACTIVE,
-        remaining__gt=0,
-    ).aggregate(
-        plain=Sum("remaining", filter=Q(restriction=restriction.NONE)),
-        members_only=Sum("remaining", filter=Q(restriction=restriction.MEMBERS_ONLY)),
-        first_order_only=Sum("remaining", filter=Q(restriction=restriction.FIRST_ORDER)),
-    )
-    welcome = totals["first_order_only"] or ZERO
     if first_order is None:
-        # Only worth a query when there are first-order points to allow or refuse.
-        first_order = welcome > 0 and not PurchaseRecord.objects.filter(customer=customer, amount__gt=0).exists()
-    balance = totals["plain"] or ZERO
+        first_order = customer is not None and not state.has_purchases
+    if customer is None:
+        return ZERO, first_order, explain.anonymous()
+    if customer.membership in (Customer.Membership.BLOCKED, Customer.Membership.ANONYMISED):
+        return ZERO, first_order, explain.blocked()
+    balance = state.plain
     if customer.is_member:
-        balance += totals["members_only"] or ZERO
+        balance += state.members_only
     if first_order:
-        balance += welcome
+        balance += state.first_order_only
     if override is not None:
         balance = override
     if balance == 0 and not customer.is_member:

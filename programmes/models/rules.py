@@ -58,10 +58,6 @@ class RuleSet(models.Model):
         super().save(*args, **kwargs)
         rules_changed(self.programme_id)
 
-    def delete(self, *args, **kwargs):
-        rules_changed(self.programme_id)
-        return super().delete(*args, **kwargs)
-
 
 class RuleConditions(models.Model):
     """When a rule (or promotion) applies: its validity and conditions on the line, the customer and the sale."""
@@ -107,10 +103,6 @@ class RuleConditions(models.Model):
     def save(self, *args, **kwargs) -> None:
         super().save(*args, **kwargs)
         rules_changed(self.programme_id_for_cache)
-
-    def delete(self, *args, **kwargs):
-        rules_changed(self.programme_id_for_cache)
-        return super().delete(*args, **kwargs)
 
     def clean(self) -> None:
         errors = {}
