@@ -425,12 +425,12 @@ def test_a_twenty_line_cart_takes_a_bounded_number_of_queries(api, tiers, django
     customer = gold_customer("100000")
     cart = {"customer_id": customer.pk, "store": StoreFactory().code, "redeem": "100", "lines": _twenty_lines()}
 
-    # The key (and its last use, recorded at most once a minute), the store, the customer; the calculator's 3
-    # (the customer's state, products, the inline categories' paths) and, once per rules version, 13 to load the
-    # rulebook. Whatever the number of lines.
-    with django_assert_max_num_queries(20):
+    # The key (and its last use, recorded at most once a minute), the store, the customer; the calculator's 2
+    # (the customer's state, the catalogue) and, once per rules version, 13 to load the rulebook. Whatever the
+    # number of lines.
+    with django_assert_max_num_queries(19):
         first = calculate(api, cart)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(5):
         second = calculate(api, cart)
 
     assert first.status_code == second.status_code == 200
