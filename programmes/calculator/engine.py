@@ -351,7 +351,10 @@ def _line(
     amount = (gross * (HUNDRED - line.discount_percent) / HUNDRED).quantize(CENT, ROUND_HALF_UP)
     caps = _redemption_caps(product, facts, tier, terms, rulebook, at, amount, balance)
     # Nothing spendable at all (anonymous, blocked, not a member) is the reason to give, whatever else caps.
-    caps.insert(0, balance_limit) if balance_limit.code in _NOTHING_SPENDABLE else caps.append(balance_limit)
+    if balance_limit.code in _NOTHING_SPENDABLE:
+        caps.insert(0, balance_limit)
+    else:
+        caps.append(balance_limit)
     limit = min(caps, key=lambda cap: cap.value)  # the first of equal caps: exclusions and rules before the tier
     return LineResult(
         index=index,
