@@ -43,3 +43,27 @@ class RedemptionAboveMaximum(ProgrammeError):
     code = "redemption_above_maximum"
     status_code = 422
     default_message = _("More points than may be spent on this cart.")
+
+
+class RuleInvalid(ProgrammeError):
+    """``fields``: ``{"rate_percent": [{"code", "message"}], "__all__": [...]}``."""
+
+    code = "rule_invalid"
+    status_code = 400
+    default_message = _("The rule is invalid.")
+
+
+class RuleChangeRefused(ProgrammeError):
+    """The change would rewrite the past: a rule that has taken effect changed, or a start or end in the past."""
+
+    code = "rule_change_refused"
+    status_code = 409
+    default_message = _("The change would rewrite the past: calculations already made could no longer be reproduced.")
+
+
+class RuleNotReplaceable(ProgrammeError):
+    code = "rule_not_replaceable"
+    status_code = 409
+    default_message = _(
+        "Only a rule in force can be replaced: a rule not yet in force is edited, an ended one stays as it was."
+    )

@@ -1,9 +1,7 @@
 """Writes of programmes: tiers (``tiers``) and rules (``rules``)."""
 
+from programmes.exceptions import RuleChangeRefused, RuleInvalid, RuleNotReplaceable
 from programmes.services.rules import (
-    RuleChangeRefused,
-    RuleInvalid,
-    RuleNotReplaceable,
     rule_check,
     rule_create,
     rule_delete,

@@ -33,10 +33,9 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from core.actors import Actor
-from programmes.exceptions import ProgrammeError
+from programmes.exceptions import ProgrammeError, RuleChangeRefused, RuleInvalid, RuleNotReplaceable
 from programmes.models import EarningRule, Promotion, RedemptionRule, RuleSet, Tier
 
 Rule = EarningRule | RedemptionRule | Promotion
@@ -45,32 +44,6 @@ CONDITION_M2M = ("tiers", "stores", "categories")
 # Read by no calculation's numbers (the name only labels explanations): editable at any time.
 DESCRIPTIVE_FIELDS = frozenset({"name", "note"})
 _NOT_DATA = frozenset({"id", "created_at", "updated_at"})
-
-
-class RuleInvalid(ProgrammeError):
-    """``fields``: ``{"rate_percent": [{"code", "message"}], "__all__": [...]}``."""
-
-    code = "rule_invalid"
-    status_code = 400
-    default_message = gettext_lazy("The rule is invalid.")
-
-
-class RuleChangeRefused(ProgrammeError):
-    """The change would rewrite the past: a rule that has taken effect changed, or a start or end in the past."""
-
-    code = "rule_change_refused"
-    status_code = 409
-    default_message = gettext_lazy(
-        "The change would rewrite the past: calculations already made could no longer be reproduced."
-    )
-
-
-class RuleNotReplaceable(ProgrammeError):
-    code = "rule_not_replaceable"
-    status_code = 409
-    default_message = gettext_lazy(
-        "Only a rule in force can be replaced: a rule not yet in force is edited, an ended one stays as it was."
-    )
 
 
 # --- what a rule holds -----------------------------------------------------------------------------------------
