@@ -264,6 +264,7 @@ class Entry(AppendOnly):
         UNRESTRICT = "unrestrict", _("restriction lifted")
         MOVE_OUT = "move_out", _("moved to another customer")
         MOVE_IN = "move_in", _("moved from another customer")
+        SPLIT = "split", _("split of pending points")
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", verbose_name=_("account"))
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)

@@ -1,6 +1,13 @@
 """The ledger's service API: the only code that writes accounts, lots, holds and journal rows."""
 
-from points.services.accrual import points_accrue, points_cancel_accrual, points_unlock, points_unlock_due
+from points.services.accrual import (
+    points_accrue,
+    points_accrue_lots,
+    points_cancel_accrual,
+    points_split_pending,
+    points_unlock,
+    points_unlock_due,
+)
 from points.services.adjustment import points_adjust
 from points.services.expiry import points_expire_due
 from points.services.holds import (
@@ -27,6 +34,7 @@ __all__ = [
     "Actor",
     "PointsOperation",
     "points_accrue",
+    "points_accrue_lots",
     "points_adjust",
     "points_cancel_accrual",
     "points_clawback",
@@ -45,6 +53,7 @@ __all__ = [
     "points_reset_run",
     "points_reset_schedule",
     "points_resets_run_due",
+    "points_split_pending",
     "points_unlock",
     "points_unlock_due",
 ]

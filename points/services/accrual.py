@@ -8,10 +8,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from customers.models import Customer
-from points.exceptions import LotNotPending
+from points.exceptions import InvalidAmount, LotNotPending
 from points.locks import account_lock_for_customer, accounts_lock
 from points.models import ZERO, Entry, Lot
 from points.services.journal import (
@@ -219,3 +220,124 @@ def points_unlock_due(*, now: datetime | None = None, limit: int = 5000) -> int:
         except LotNotPending:
             continue  # cancelled (its order line was) between our query and its lock: nothing to unlock
     return unlocked
+
+
+@replays_a_raced_key
+def points_accrue_lots(
+    *,
+    customer: Customer,
+    lots: list[tuple[Decimal, str]],
+    kind: str,
+    operation_key: str,
+    source_type: str,
+    pending: bool = True,
+    balance_type: str | None = None,
+    actor: Actor = SYSTEM,
+    reason: str = "",
+    now: datetime | None = None,
+) -> PointsOperation:
+    """Several lots at once, each ``(amount, source_id)`` with its own accrual entry, under one account lock and
+    one key: the points of an order's lines, each line's lot tied to it (F-EARN-4). Pending until unlocked, or
+    active at once (``pending=False``, a sale handed over at the till), which first pays the account's debt.
+    Non-members' lots are members-only (F-ID-4). The lots are returned in ``PointsOperation.lots``."""
+    amounts = [(points_amount(amount), str(source_id)) for amount, source_id in lots]
+    if not amounts:
+        raise InvalidAmount("Nothing to accrue.")
+    balance_type = balance_type or settings.POINTS_DEFAULT_BALANCE_TYPE
+    now = now or timezone.now()
+    key_print = fingerprint(
+        op="accrue_lots",
+        customer=customer.pk,
+        lots=amounts,
+        kind=kind,
+        balance_type=balance_type,
+        pending=pending,
+        source_type=source_type,
+    )
+    restriction = "" if customer.is_member else Lot.Restriction.MEMBERS_ONLY
+    with transaction.atomic():
+        account = account_lock_for_customer(customer_id=customer.pk, balance_type=balance_type, key=operation_key)
+        if account.key_used:
+            return replay(key=operation_key, fingerprint_=key_print)
+        days = lifetime_days(balance_type=account.balance_type, kind=kind)
+        created = Lot.objects.bulk_create(
+            [
+                Lot(
+                    account=account,
+                    kind=kind,
+                    amount=amount,
+                    remaining=ZERO,
+                    state=Lot.State.PENDING if pending else Lot.State.ACTIVE,
+                    expires_at=None if pending else expiry_from(now, days),
+                    lifetime_days=days,
+                    restriction=restriction,
+                    source_type=source_type,
+                    source_id=source_id,
+                    created_at=now,
+                )
+                for amount, source_id in amounts
+            ]
+        )
+        journal = Journal(
+            account=account, key=operation_key, fingerprint_=key_print, now=now, actor=actor, reason=reason
+        )
+        for lot in created:
+            if pending:
+                journal.entry(Entry.Kind.ACCRUE, lot.amount, pending=lot.amount, lots=[(lot, lot.amount, ZERO)])
+            else:
+                journal.entry(Entry.Kind.ACCRUE, lot.amount, available=lot.amount, lots=[(lot, lot.amount, ZERO)])
+        if not pending:
+            for lot in created:
+                journal.settle_debt_from(lot)
+            for lot in created:
+                journal.touch(lot)
+        return journal.flush(lots=created)
+
+
+@replays_a_raced_key
+def points_split_pending(
+    *,
+    lot_id: int,
+    amount: Decimal | int | str,
+    source_id: str,
+    operation_key: str,
+    actor: Actor = SYSTEM,
+    now: datetime | None = None,
+) -> PointsOperation:
+    """Split ``amount`` off a pending lot into a new pending lot with ``source_id`` (same kind, source type and
+    restriction): part of an order line is delivered or cancelled and its points go their own way. The old lot's
+    amount shrinks by as much; pending points do not change. ``LotNotPending`` unless the lot (or, after a
+    merge, its copy) is pending; ``InvalidAmount`` unless 0 < amount < the lot's amount."""
+    amount = points_amount(amount)
+    now = now or timezone.now()
+    key_print = fingerprint(op="split", lot=lot_id, amount=amount, source_id=source_id)
+    with transaction.atomic():
+        (followed,) = lots_followed([lot_id])
+        account_id = Lot.objects.values_list("account_id", flat=True).get(pk=followed)
+        account = accounts_lock(account_ids=[account_id])[account_id]
+        if Entry.objects.filter(operation_key=operation_key, operation_seq=0).exists():
+            return replay(key=operation_key, fingerprint_=key_print)
+        lot = Lot.objects.get(pk=followed)
+        if lot.state != Lot.State.PENDING:
+            raise LotNotPending(extra={"lot_id": lot.pk})
+        if amount >= lot.amount:
+            raise InvalidAmount(extra={"lot_amount": str(lot.amount)})
+        part = Lot.objects.create(
+            account=account,
+            kind=lot.kind,
+            amount=amount,
+            remaining=ZERO,
+            state=Lot.State.PENDING,
+            available_from=lot.available_from,
+            expires_at=lot.expires_at,
+            lifetime_days=lot.lifetime_days,
+            restriction=lot.restriction,
+            source_type=lot.source_type,
+            source_id=source_id,
+            created_at=now,
+        )
+        Lot.objects.filter(pk=lot.pk).update(amount=F("amount") - amount)
+        lot.amount -= amount
+        journal = Journal(account=account, key=operation_key, fingerprint_=key_print, now=now, actor=actor)
+        journal.entry(Entry.Kind.SPLIT, amount, lots=[(lot, -amount, ZERO), (part, amount, ZERO)])
+        return journal.flush(lot=part)

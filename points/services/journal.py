@@ -34,6 +34,7 @@ class PointsOperation:
     entries: list[Entry]
     allocations: dict[int, Decimal] = field(default_factory=dict)  # lot id → points moved by the first entry
     lot: Lot | None = None
+    lots: list[Lot] = field(default_factory=list)
     hold: Hold | None = None
     replayed: bool = False
 

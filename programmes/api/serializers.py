@@ -14,6 +14,7 @@ from rest_framework import serializers
 from catalog.models import CODE_MAX_LENGTH, NAME_MAX_LENGTH, SKU_MAX_LENGTH
 from customers.api.serializers import StoreCode
 from programmes.calculator import MAX_LINES, CartResult, Explanation, LineResult
+from programmes.calculator.reference import calculation_reference
 from programmes.models import OperationType
 
 
@@ -259,6 +260,12 @@ class CartOutput(serializers.Serializer):
     )
     totals = CartTotalsOutput(source="*")
     lines = CartLineOutput(many=True)
+    calculation = serializers.CharField(
+        help_text=(
+            "A signed reference to these lines and prices, valid for a day: pass it as `calculation` when placing "
+            "the order, which is refused with `price_changed` if its lines differ."
+        )
+    )
 
 
 # The answer is built by hand: rendering it through CartOutput costs more than the calculation's own Python (DRF
@@ -330,4 +337,5 @@ def cart_answer(result: CartResult) -> dict:
             "earn_points": _fixed(result.earn_points),
         },
         "lines": [_line(line) for line in result.lines],
+        "calculation": calculation_reference(result),
     }

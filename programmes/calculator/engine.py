@@ -83,6 +83,7 @@ class CartResult:
     max_redeemable_limit: Explanation | None = None
     redeem: Decimal = ZERO
     earn_points: Decimal = ZERO
+    unlock_on_payment: tuple[str, ...] = ()  # the programme's operation types whose points unlock on payment
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ def cart_calculate(
         at=at,
         first_order=first_order,
         spendable_balance=balance,
+        unlock_on_payment=tuple(programme.unlock_on_payment or ()),
     )
     facts = [_facts(line, products[index], tier, channel, store) for index, line in enumerate(lines)]
     for index, line in enumerate(lines):

@@ -73,6 +73,15 @@ class Programme(models.Model):
         default=False,
         help_text=_("Off: points are earned only on the part of a line paid with money."),
     )
+    unlock_on_payment = models.JSONField(
+        _("points unlock on payment for"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Operation types whose points become spendable when the order is paid rather than when it is "
+            "delivered, e.g. a pawnshop's interest payments (purchase, loan_interest, paid_service)."
+        ),
+    )
     rules_version = models.UUIDField(
         _("rules version"),
         default=uuid.uuid4,

@@ -1,0 +1,368 @@
+"""Placing an order (F-ORD-1, F-ORD-8, F-ORD-9, F-EARN-4, F-LED-10)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.actors import SYSTEM, Actor
+from customers.models import Customer
+from integrations.models import Channel, Store
+from orders.exceptions import (
+    CalculationInvalid,
+    HoldNotForCustomer,
+    OfflineRedemptionNotHeld,
+    OrderExists,
+    OrderInvalid,
+    PriceChanged,
+    RedemptionNeedsCustomer,
+)
+from orders.models import ZERO, Order, OrderEvent, OrderLine, Payment
+from orders.services.common import (
+    LOT_SOURCE,
+    event_claim,
+    ledger_key,
+    order_status_refresh,
+    purchase_count,
+    request_fingerprint,
+)
+from points.models import Hold, LotKind
+from points.services import points_accrue_lots, points_hold_commit, points_redeem
+from programmes.calculator import CartLine, CartResult, cart_calculate
+from programmes.calculator.reference import calculation_read
+from programmes.models import OperationType
+
+
+@dataclass(frozen=True)
+class NewLine:
+    line_number: int
+    sku: str
+    quantity: Decimal
+    price: Decimal
+    discount_percent: Decimal = Decimal("0")
+    name: str = ""
+    category: str | None = None
+    operation_type: str = OperationType.PURCHASE
+    new_arrival: bool | None = None
+    attributes: dict = field(default_factory=dict)
+
+    def cart_line(self) -> CartLine:
+        return CartLine(
+            sku=self.sku,
+            quantity=self.quantity,
+            price=self.price,
+            discount_percent=self.discount_percent,
+            operation_type=self.operation_type,
+            name=self.name,
+            category=self.category,
+            new_arrival=self.new_arrival,
+        )
+
+
+@dataclass(frozen=True)
+class NewPayment:
+    external_id: str
+    method: str
+    amount: Decimal
+    paid_at: datetime | None = None
+
+
+@dataclass
+class Placed:
+    order: Order
+    replayed: bool = False
+
+
+def order_place(
+    *,
+    channel: Channel,
+    number: str,
+    lines: list[NewLine],
+    operation_key: str,
+    customer: Customer | None = None,
+    phone: str = "",
+    card_number: str = "",
+    store: Store | None = None,
+    seller: str = "",
+    created_at: datetime | None = None,
+    offline: bool = False,
+    delivered: bool = False,
+    redeem: Decimal | None = None,
+    hold_id: int | None = None,
+    calculation: str = "",
+    payments: list[NewPayment] = (),
+    actor: Actor = SYSTEM,
+    now: datetime | None = None,
+) -> Placed:
+    """Place an order: calculate it (as of ``created_at`` for an ``offline`` till), spend ``redeem`` points —
+    or commit the checkout's hold ``hold_id`` — spread over the lines by their caps, and accrue each line's points
+    as a pending lot of its own (active at once for a sale ``delivered`` at the till).
+
+    The number is the channel's and unique per channel: the same number with the same content replays the first
+    result (an offline till that sends twice), with other content is ``order_exists``. ``calculation`` (from
+    the cart calculation) must match the lines, else ``price_changed``. All or nothing: one transaction."""
+    now = now or timezone.now()
+    created_at = created_at or now
+    _lines_validate(lines)
+    fingerprint_ = request_fingerprint(
+        number=number,
+        lines=[asdict(line) for line in lines],
+        customer=customer.pk if customer else None,
+        phone=str(phone or ""),
+        card=card_number,
+        store=store.pk if store else None,
+        seller=seller,
+        created_at=created_at,
+        offline=offline,
+        delivered=delivered,
+        redeem=redeem,
+        hold=hold_id,
+        payments=[asdict(payment) for payment in payments],
+    )
+    existing = Order.objects.filter(channel=channel, number=number).first()
+    if existing is not None:
+        return _replay(existing, fingerprint_)
+    if calculation:
+        _price_guard(calculation, customer, lines)
+    hold = _hold_for(hold_id, customer)
+    if hold is not None and redeem is None:
+        redeem = hold.amount
+    redeem = redeem or ZERO
+    if redeem > 0 and customer is None:
+        raise RedemptionNeedsCustomer()
+    if redeem > 0 and offline and hold is None:
+        raise OfflineRedemptionNotHeld()
+    result = cart_calculate(
+        customer=customer,
+        lines=[line.cart_line() for line in lines],
+        channel=channel,
+        store=store,
+        at=created_at if offline else None,
+        redeem=redeem,
+        first_order=None,
+    )
+    try:
+        with transaction.atomic():
+            return _place(
+                channel=channel,
+                number=number,
+                lines=lines,
+                result=result,
+                customer=customer,
+                phone=phone,
+                card_number=card_number,
+                store=store,
+                seller=seller,
+                created_at=created_at,
+                offline=offline,
+                delivered=delivered,
+                redeem=redeem,
+                hold=hold,
+                payments=payments,
+                operation_key=operation_key,
+                fingerprint_=fingerprint_,
+                actor=actor,
+                now=now,
+            )
+    except IntegrityError:
+        # The same number placed concurrently: ours waited for theirs, which is now committed.
+        existing = Order.objects.filter(channel=channel, number=number).first()
+        if existing is None:
+            raise
+        return _replay(existing, fingerprint_)
+
+
+def _place(
+    *,
+    channel,
+    number,
+    lines,
+    result: CartResult,
+    customer,
+    phone,
+    card_number,
+    store,
+    seller,
+    created_at,
+    offline,
+    delivered,
+    redeem,
+    hold,
+    payments,
+    operation_key,
+    fingerprint_,
+    actor,
+    now,
+) -> Placed:
+    on_payment = all(line.operation_type in result.unlock_on_payment for line in lines)
+    order = Order.objects.create(
+        channel=channel,
+        number=number,
+        store=store,
+        seller=seller,
+        customer=customer,
+        phone=None if customer else (phone or None),
+        card_number="" if customer else card_number,
+        unlocks_on=Order.UnlocksOn.PAYMENT if on_payment else Order.UnlocksOn.DELIVERY,
+        offline=offline,
+        created_at=created_at,
+        total_amount=result.total_amount,
+        points_redeemed=result.redeem,
+        points_to_earn=result.earn_points,
+        hold=hold,
+        request_fingerprint=fingerprint_,
+    )
+    event, _replayed = event_claim(
+        order=order,
+        kind=OrderEvent.Kind.PLACE,
+        operation_key=operation_key,
+        fingerprint_=fingerprint_,
+        actor=actor,
+        at=now,
+    )
+    redemption = None
+    if result.redeem > 0:
+        key = ledger_key(event, "redeem")
+        if hold is not None:
+            operation = points_hold_commit(
+                hold_id=hold.pk, amount=result.redeem, operation_key=key, actor=actor, now=now
+            )
+        else:
+            operation = points_redeem(
+                customer=customer,
+                amount=result.redeem,
+                first_order=result.first_order,
+                operation_key=key,
+                actor=actor,
+                now=now,
+            )
+        redemption = operation.entries[0]
+        Payment.objects.create(
+            order=order,
+            external_id=f"points:{event.pk}",
+            method=Payment.Method.POINTS,
+            amount=result.redeem,
+            paid_at=now,
+        )
+    order_lines = OrderLine.objects.bulk_create(
+        [
+            OrderLine(
+                order=order,
+                line_number=line.line_number,
+                sku=calculated.sku,
+                name=calculated.name,
+                category=calculated.category or "",
+                attributes=line.attributes,
+                operation_type=calculated.operation_type,
+                price=calculated.price,
+                discount_percent=calculated.discount_percent,
+                quantity=calculated.quantity,
+                amount=calculated.amount,
+                points_redeemed=calculated.redeem,
+                points_to_earn=calculated.earn_points,
+                redemption=redemption if calculated.redeem > 0 else None,
+                status=OrderLine.Status.DELIVERED if delivered else OrderLine.Status.PLACED,
+                delivered_at=created_at if delivered else None,
+            )
+            for line, calculated in zip(lines, result.lines, strict=True)
+        ]
+    )
+    unlock_now = delivered and not on_payment
+    lines_accrue(order, order_lines, event, actor, active=unlock_now)
+    if unlock_now:
+        purchase_count(order, order_lines, event, +1)
+    if payments:
+        from orders.services.payments import payments_record
+
+        payments_record(order, payments, event, actor, now)
+    order_status_refresh(order)
+    return Placed(order)
+
+
+def lines_accrue(
+    order: Order, lines: list[OrderLine], event: OrderEvent, actor: Actor, *, active: bool, key: str = "accrue"
+) -> None:
+    """Each earning line's points as a lot of its own, tied to it: pending, or ``active`` at once."""
+    earning = [line for line in lines if line.points_to_earn > 0]
+    if order.customer_id is None or not earning:
+        return
+    operation = points_accrue_lots(
+        customer=order.customer,
+        lots=[(line.points_to_earn, str(line.pk)) for line in earning],
+        kind=_lot_kind(earning),
+        source_type=LOT_SOURCE,
+        pending=not active,
+        operation_key=ledger_key(event, key),
+        actor=actor,
+        now=event.created_at,
+    )
+    for line, lot in zip(earning, operation.lots, strict=True):
+        line.lot = lot
+        line.points_unlocked = active
+    OrderLine.objects.bulk_update(earning, ["lot", "points_unlocked"])
+
+
+def _lot_kind(lines: list[OrderLine]) -> str:
+    if all(line.operation_type == OperationType.LOAN_INTEREST for line in lines):
+        return LotKind.INTEREST_PAYMENT
+    return LotKind.PURCHASE
+
+
+def _replay(order: Order, fingerprint_: str) -> Placed:
+    if order.request_fingerprint != fingerprint_:
+        raise OrderExists(extra={"number": order.number})
+    return Placed(order, replayed=True)
+
+
+def _lines_validate(lines: list[NewLine]) -> None:
+    numbers = [line.line_number for line in lines]
+    fields = {}
+    for index, number in enumerate(numbers):
+        if number < 1:
+            fields[f"lines.{index}.line_number"] = [{"code": "invalid", "message": _("Line numbers start at 1.")}]
+        elif numbers.index(number) != index:
+            fields[f"lines.{index}.line_number"] = [{"code": "duplicate", "message": _("Two lines with this number.")}]
+    if fields:
+        raise OrderInvalid(fields=fields)
+
+
+def _price_guard(calculation: str, customer: Customer | None, lines: list[NewLine]) -> None:
+    """``price_changed`` naming each line whose SKU, quantity, price or shelf discount differ from the calculation."""
+    read = calculation_read(calculation)
+    if read is None:
+        raise CalculationInvalid()
+    customer_id, calculated = read
+    if customer_id != (customer.pk if customer else None):
+        raise CalculationInvalid(_("The cart calculation was made for another customer."))
+    fields = {}
+    if len(calculated) != len(lines):
+        fields["lines"] = [{"code": "price_changed", "message": _("The calculation had another number of lines.")}]
+    for index, (line, (sku, quantity, price, discount)) in enumerate(zip(lines, calculated, strict=False)):
+        if (line.sku, line.quantity, line.price, line.discount_percent) != (sku, quantity, price, discount):
+            fields[f"lines.{index}"] = [
+                {
+                    "code": "price_changed",
+                    "message": _("Calculated as %(sku)s x %(quantity)s at %(price)s, -%(discount)s%%.")
+                    % {"sku": sku, "quantity": quantity, "price": price, "discount": discount},
+                }
+            ]
+    if fields:
+        raise PriceChanged(fields=fields)
+
+
+def _hold_for(hold_id: int | None, customer: Customer | None) -> Hold | None:
+    if hold_id is None:
+        return None
+    hold = Hold.objects.select_related("account").filter(pk=hold_id).first()
+    if hold is None:
+        from points.exceptions import HoldNotFound
+
+        raise HoldNotFound()
+    if customer is None or hold.account.customer_id != customer.pk:
+        raise HoldNotForCustomer()
+    return hold
