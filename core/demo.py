@@ -39,6 +39,7 @@ from customers.services.email import email_validation_token
 from integrations.models import ApiKey, Channel, Store
 from integrations.scopes import ALL_SCOPES, Scope
 from integrations.services.channels import api_key_hash, api_key_issue, channel_create
+from orders.demo import demo_orders_load
 from points.models import LotKind
 from points.services import points_accrue, points_redeem
 from programmes.demo import demo_rules_load
@@ -345,6 +346,9 @@ def demo_data_load() -> DemoSummary:
             continue
         _customer_load(spec, channels=channels, stores=stores, staff=staff)
         summary.created.append(f"customer {spec.phone}")
+    summary.created.extend(
+        demo_orders_load(now=timezone.now(), site=channels[SITE], showroom=channels[SHOWROOM], store=stores[KHIMKI])
+    )
     return summary
 
 

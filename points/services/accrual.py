@@ -336,8 +336,10 @@ def points_split_pending(
             source_id=source_id,
             created_at=now,
         )
-        Lot.objects.filter(pk=lot.pk).update(amount=F("amount") - amount)
-        lot.amount -= amount
         journal = Journal(account=account, key=operation_key, fingerprint_=key_print, now=now, actor=actor)
         journal.entry(Entry.Kind.SPLIT, amount, lots=[(lot, -amount, ZERO), (part, amount, ZERO)])
-        return journal.flush(lot=part)
+        operation = journal.flush(lot=part)
+        # After the flush has lowered its remaining: the database checks remaining <= amount at each statement.
+        Lot.objects.filter(pk=lot.pk).update(amount=F("amount") - amount)
+        lot.amount -= amount
+        return operation

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import CODE_MAX_LENGTH, NAME_MAX_LENGTH, SKU_MAX_LENGTH
@@ -260,12 +262,16 @@ class CartOutput(serializers.Serializer):
     )
     totals = CartTotalsOutput(source="*")
     lines = CartLineOutput(many=True)
-    calculation = serializers.CharField(
+    calculation = serializers.SerializerMethodField(
         help_text=(
             "A signed reference to these lines and prices, valid for a day: pass it as `calculation` when placing "
             "the order, which is refused with `price_changed` if its lines differ."
         )
     )
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_calculation(self, result: CartResult) -> str:
+        return calculation_reference(result)
 
 
 # The answer is built by hand: rendering it through CartOutput costs more than the calculation's own Python (DRF
