@@ -171,6 +171,8 @@ def line_split(line: OrderLine, quantity: Decimal, event: OrderEvent) -> OrderLi
         redemption=line.redemption,
         points_unlocked=line.points_unlocked,
         delivered_at=line.delivered_at,
+        closed_at=line.closed_at,
+        reason=line.reason,
     )
     if line.lot_id is not None and line.status != OrderLine.Status.CANCELLED and not line.points_unlocked:
         if earned > 0:
