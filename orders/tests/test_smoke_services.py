@@ -8,7 +8,7 @@ from orders.tests.factories import place
 from points.models import Account
 from points.services import points_accrue, points_reconcile
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
 
 def balance(customer):
