@@ -177,6 +177,8 @@ def line_split(line: OrderLine, quantity: Decimal, event: OrderEvent) -> OrderLi
     if line.lot_id is not None and line.status != OrderLine.Status.CANCELLED and not line.points_unlocked:
         if earned > 0:
             operation = points_split_pending(
+                actor=Actor(channel=event.actor_channel, user=event.actor_user),
+                now=event.created_at,
                 lot_id=line.lot_id,
                 amount=earned,
                 source_id=str(part.pk),

@@ -42,14 +42,16 @@ def order_deliver(
     operation_key: str,
     number: str = "",
     delivered_at: datetime | None = None,
+    reason: str = "",
     actor: Actor = SYSTEM,
 ) -> Order:
     """Deliver ``lines`` (all or part of their quantity) of ``order``: a **sub-order** of kind delivery, linked to
     the order, holds them; their points — exactly theirs — become spendable (for orders whose points unlock on
     delivery) and their amount counts towards the tier. A line the order lacks is ``order_line_unknown``, one
     not placed ``order_line_not_placed``: nothing changes. Returns the delivery; a repeated key returns it again."""
-    delivered_at = delivered_at or timezone.now()
+    # The request as sent: a retry without a time is the same delivery.
     fingerprint_ = request_fingerprint(op="deliver", lines=_lines_print(lines), number=number, at=delivered_at)
+    delivered_at = delivered_at or timezone.now()
     with transaction.atomic():
         order = order_lock(order.pk)
         event, replayed = event_claim(
@@ -59,6 +61,7 @@ def order_deliver(
             fingerprint_=fingerprint_,
             actor=actor,
             at=delivered_at,
+            reason=reason,
             lines=_lines_print(lines),
         )
         if replayed:
@@ -232,8 +235,10 @@ def order_redeliver(
     is understood as a delivery of those lines — the same result as ``order_deliver``: they are delivered, not
     cancelled, their points spendable and the points that were redeemed on them spent again. A line that matches
     no cancelled line of the parent is ``order_line_unknown``."""
+    fingerprint_ = request_fingerprint(
+        op="redeliver", number=number, lines=[[s, str(q)] for s, q in lines], at=delivered_at
+    )
     delivered_at = delivered_at or timezone.now()
-    fingerprint_ = request_fingerprint(op="redeliver", number=number, lines=[[s, str(q)] for s, q in lines])
     with transaction.atomic():
         parent = order_lock(parent.pk)
         event, replayed = event_claim(

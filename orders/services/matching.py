@@ -19,7 +19,13 @@ from orders.services.placing import lines_accrue
 
 
 def order_attach_customer(
-    *, order: Order, customer: Customer, operation_key: str, actor: Actor = SYSTEM, now: datetime | None = None
+    *,
+    order: Order,
+    customer: Customer,
+    operation_key: str,
+    reason: str = "",
+    actor: Actor = SYSTEM,
+    now: datetime | None = None,
 ) -> Order:
     """Give an order placed without a customer (a receipt with only a phone, or nothing) to ``customer``: its
     lines' points follow — pending for lines still to be delivered, spendable for delivered ones, none for
@@ -43,6 +49,7 @@ def order_attach_customer(
             fingerprint_=fingerprint_,
             actor=actor,
             at=now,
+            reason=reason,
         )
         if replayed:
             return order

@@ -36,9 +36,9 @@ def order_pay(
     For an order whose points unlock on payment, the lines the payments now cover — in line order — get their
     points. ``external_id`` is the channel's: the same payment again changes nothing, another one with that id
     is ``payment_exists``."""
+    fingerprint_ = request_fingerprint(op="pay", external_id=external_id, method=method, amount=amount, at=paid_at)
     paid_at = paid_at or timezone.now()
     payment = NewPayment(external_id=external_id, method=method, amount=amount, paid_at=paid_at)
-    fingerprint_ = request_fingerprint(op="pay", external_id=external_id, method=method, amount=amount, at=paid_at)
     with transaction.atomic():
         order = order_lock(order.pk)
         event, replayed = event_claim(

@@ -107,7 +107,6 @@ def order_place(
     result (an offline till that sends twice), with other content is ``order_exists``. ``calculation`` (from
     the cart calculation) must match the lines, else ``price_changed``. All or nothing: one transaction."""
     now = now or timezone.now()
-    created_at = created_at or now
     _lines_validate(lines)
     fingerprint_ = request_fingerprint(
         number=number,
@@ -124,6 +123,7 @@ def order_place(
         hold=hold_id,
         payments=[asdict(payment) for payment in payments],
     )
+    created_at = created_at or now  # after the fingerprint: a retry without a time is the same order
     existing = Order.objects.filter(channel=channel, number=number).first()
     if existing is not None:
         return _replay(existing, fingerprint_)

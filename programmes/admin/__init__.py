@@ -10,6 +10,7 @@ registered by importing ``rules`` and ``rule_sets`` here).
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
@@ -19,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -29,7 +31,7 @@ from customers.phones import phone_or_none
 from programmes.admin.rule_sets import RuleSetAdmin
 from programmes.admin.rules import EarningRuleAdmin, PromotionAdmin, RedemptionRuleAdmin
 from programmes.forms import TierAssignForm
-from programmes.models import CustomerTier, Programme, PurchaseRecord, Tier, TierChange, TierTerms
+from programmes.models import CustomerTier, OperationType, Programme, PurchaseRecord, Tier, TierChange, TierTerms
 from programmes.selectors import rules_naming
 from programmes.services import tier_assign_manual
 
@@ -111,8 +113,33 @@ class TierInline(admin.StackedInline):
         )
 
 
+class ProgrammeForm(forms.ModelForm):
+    """The operation types whose points unlock on payment as checkboxes (the model keeps a JSON list), like the
+    rules' operation types."""
+
+    unlock_on_payment = forms.MultipleChoiceField(
+        label=capfirst(Programme._meta.get_field("unlock_on_payment").verbose_name),
+        choices=OperationType.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_(
+            "Orders whose lines are all of the ticked types earn points that become spendable when the order is "
+            "paid rather than when it is delivered (e.g. a pawnshop's interest payments). None ticked: on delivery."
+        ),
+    )
+
+    class Meta:
+        model = Programme
+        fields = ["unlock_on_payment"]  # the admin adds the others (every field of its page)
+
+    def clean_unlock_on_payment(self) -> list[str]:
+        chosen = set(self.cleaned_data["unlock_on_payment"])
+        return [value for value, _label in OperationType.choices if value in chosen]  # stable JSON
+
+
 @admin.register(Programme)
 class ProgrammeAdmin(admin.ModelAdmin):
+    form = ProgrammeForm
     list_display = [
         "code",
         "name",
