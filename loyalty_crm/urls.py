@@ -15,6 +15,8 @@ api_v1 = [
     path("", include("points.api.urls")),
     path("", include("catalog.api.urls")),
     path("", include("programmes.api.urls")),
+    path("", include("orders.api.urls")),
+    path("", include("orders.api.reservation_urls")),
 ]
 
 urlpatterns = [

@@ -598,3 +598,6 @@ class OrderAdmin(ReadOnlyAdmin):
             },
             status=200,
         )
+
+
+from orders import admin_reservations  # noqa: E402, F401 (registers the reservations admin)

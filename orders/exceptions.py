@@ -129,3 +129,9 @@ class ReasonRequired(OrderError):
     code = "order_reason_required"
     status_code = 400
     default_message = _("Staff must give a reason.")
+
+
+class ReservationExists(OrderError):
+    code = "reservation_exists"
+    status_code = 409
+    default_message = _("A reservation with this number was already made with other data.")

@@ -136,8 +136,8 @@ class OrderLine(models.Model):
         "self", verbose_name=_("split from"), on_delete=models.PROTECT, null=True, blank=True, related_name="parts"
     )
     sku = models.CharField(_("SKU"), max_length=64)
-    name = models.CharField(pgettext_lazy("title of a thing", "name"), max_length=200, blank=True)
-    category = models.CharField(_("category"), max_length=50, blank=True)
+    name = models.CharField(pgettext_lazy("title of a thing", "name"), max_length=255, blank=True)
+    category = models.CharField(_("category"), max_length=64, blank=True)
     attributes = models.JSONField(_("attributes"), default=dict, blank=True)
     operation_type = models.CharField(
         _("operation type"), max_length=20, choices=OperationType.choices, default=OperationType.PURCHASE

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
+from django.utils.encoding import escape_uri_path
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -95,7 +96,7 @@ def idempotent(required: bool = True) -> Callable:
                 channel=request_channel(request),
                 key=key,
                 method=request.method,
-                path=request.path,
+                path=escape_uri_path(request.path),  # a NUL (%00) in the path cannot be stored as text
                 fingerprint=request_fingerprint(request),
             )
             if claim.outcome is ClaimOutcome.REPLAY:

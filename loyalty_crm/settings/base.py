@@ -129,6 +129,9 @@ POINTS_HOLD_TIMEOUT_MINUTES = env.int("POINTS_HOLD_TIMEOUT_MINUTES", default=30)
 # Rows per transaction in the expiry job.
 POINTS_EXPIRY_CHUNK_SIZE = env.int("POINTS_EXPIRY_CHUNK_SIZE", default=5000)
 
+# Reservations (F-ORD-7): base length in days; each tier adds its reservation_days_bonus.
+RESERVATION_DAYS = env.int("RESERVATION_DAYS", default=3)
+
 # Customers (F-ID). Welcome bonus on joining (F-CMP-1; by tier once programme rules exist), email bonus (F-CMP-5).
 LOYALTY_WELCOME_BONUS_POINTS = env.int("LOYALTY_WELCOME_BONUS_POINTS", default=500)
 LOYALTY_EMAIL_BONUS_POINTS = env.int("LOYALTY_EMAIL_BONUS_POINTS", default=500)
@@ -218,6 +221,7 @@ CELERY_BEAT_SCHEDULE = {
     "points-release-expired-holds": {"task": "points.tasks.release_expired_holds", "schedule": timedelta(minutes=1)},
     "points-unlock-due": {"task": "points.tasks.unlock_due", "schedule": timedelta(minutes=5)},
     "points-run-due-resets": {"task": "points.tasks.run_due_resets", "schedule": timedelta(minutes=15)},
+    "orders-reservations-expire": {"task": "orders.tasks.reservations_expire", "schedule": timedelta(hours=1)},
     "idempotency-keys-purge": {
         "task": "integrations.tasks.idempotency_keys_purge",
         "schedule": timedelta(hours=1),

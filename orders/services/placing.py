@@ -111,7 +111,8 @@ def order_place(
     fingerprint_ = request_fingerprint(
         number=number,
         lines=[asdict(line) for line in lines],
-        customer=customer.pk if customer else None,
+        # The identifiers as sent: a till's resend after the phone's holder joined is the same order.
+        customer=customer.pk if customer and not (phone or card_number) else None,
         phone=str(phone or ""),
         card=card_number,
         store=store.pk if store else None,
@@ -145,6 +146,8 @@ def order_place(
         at=created_at if offline else None,
         redeem=redeem,
         first_order=None,
+        # Held points are no longer available, but they are this order's to spend.
+        spendable_balance=hold.amount if hold is not None else None,
     )
     try:
         with transaction.atomic():

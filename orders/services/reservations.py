@@ -26,7 +26,13 @@ from core.actors import SYSTEM, Actor
 from customers.exceptions import CustomerAnonymised, CustomerMerged
 from customers.models import Customer
 from integrations.models import Channel, Store
-from orders.exceptions import OrderInvalid, ReservationLimitExceeded, ReservationNotActive, ReservationNotFound
+from orders.exceptions import (
+    OrderInvalid,
+    ReservationExists,
+    ReservationLimitExceeded,
+    ReservationNotActive,
+    ReservationNotFound,
+)
 from orders.models import Reservation
 from programmes.selectors import customer_tier
 
@@ -202,16 +208,8 @@ def _replay(existing: Reservation, *, customer: Customer, store: Store | None, i
     return ReservationOutcome(existing, replayed=True)
 
 
-def _number_taken(number: str) -> OrderInvalid:
-    # TODO(lead): a dedicated ``ReservationExists`` (409, code ``reservation_exists``) in orders/exceptions.py,
-    # like ``order_exists``; until then an ``order_invalid`` naming the number.
-    return OrderInvalid(
-        _("A reservation with this number was already made with other data."),
-        fields={
-            "number": [{"code": "reservation_exists", "message": _("Already used for a reservation with other data.")}]
-        },
-        extra={"number": number},
-    )
+def _number_taken(number: str) -> ReservationExists:
+    return ReservationExists(extra={"number": number})
 
 
 def _sorted(items: list[dict]) -> list[dict]:

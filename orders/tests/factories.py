@@ -33,3 +33,59 @@ def place(channel, customer=None, lines=None, **kwargs):
         operation_key=kwargs.pop("operation_key", f"test:place:{number}"),
         **kwargs,
     ).order
+
+
+# --- helpers shared by the scenario, property and race tests ---------------------------------------------------
+
+_keys = itertools.count(1)
+
+
+def key(prefix: str = "op") -> str:
+    """A fresh operation key."""
+    return f"test:{prefix}:{next(_keys)}"
+
+
+def D(value) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def seed_points(customer, amount, *, expires_at=None, now=None):
+    """Active points the customer already has (a manual accrual): the lot."""
+    from points.services import points_accrue
+
+    return points_accrue(
+        customer=customer,
+        amount=amount,
+        kind="manual",
+        operation_key=key("seed"),
+        expires_at=expires_at,
+        now=now,
+    ).lot
+
+
+def balances(customer) -> tuple[Decimal, Decimal, Decimal]:
+    """(available, pending, debt) of the customer's retail account; zeros when it has none."""
+    from points.models import Account
+
+    account = Account.objects.filter(customer=customer, balance_type__code="retail").first()
+    if account is None:
+        return D(0), D(0), D(0)
+    return account.available, account.pending, account.debt
+
+
+def ledger_counts() -> dict[str, int]:
+    """How many rows the orders and the ledger hold: "nothing changed" on a refused call compares these."""
+    from orders.models import Order, OrderEvent, OrderLine, Payment
+    from points.models import Allocation, Entry, Hold, Lot
+
+    models = {
+        "orders": Order,
+        "lines": OrderLine,
+        "events": OrderEvent,
+        "payments": Payment,
+        "entries": Entry,
+        "allocations": Allocation,
+        "lots": Lot,
+        "holds": Hold,
+    }
+    return {name: model.objects.count() for name, model in models.items()}

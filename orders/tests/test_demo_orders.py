@@ -15,8 +15,10 @@ def test_demo_orders_show_a_partial_delivery_and_a_receipt_to_match():
     assert order.status == Order.Status.PARTIALLY_DELIVERED
     assert order.deliveries.count() == 1
     chairs = order.lines.get(line_number=2)
-    assert chairs.status == OrderLine.Status.DELIVERED and chairs.lot.state == Lot.State.ACTIVE
+    assert chairs.status == OrderLine.Status.DELIVERED
+    assert chairs.lot.state == Lot.State.ACTIVE
     assert order.lines.get(line_number=1).lot.state == Lot.State.PENDING
     receipt = Order.objects.get(number=RECEIPT)
-    assert receipt.customer is None and str(receipt.phone) == UNKNOWN_BUYER
+    assert receipt.customer is None
+    assert str(receipt.phone) == UNKNOWN_BUYER
     assert receipt.status == Order.Status.DELIVERED

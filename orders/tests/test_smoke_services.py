@@ -25,7 +25,8 @@ def test_sofa_chairs_nightstand(channel, customer):
     assert pending == order.points_to_earn > 0
     chairs = order.lines.get(line_number=2)
     delivery = order_deliver(order=order, lines=[LineRequest(2)], operation_key="d1")
-    assert delivery.parent == order and delivery.kind == Order.Kind.DELIVERY
+    assert delivery.parent == order
+    assert delivery.kind == Order.Kind.DELIVERY
     available2, pending2, _ = balance(customer)
     assert available2 == available + chairs.points_to_earn
     assert pending2 == pending - chairs.points_to_earn

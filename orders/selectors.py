@@ -1,0 +1,117 @@
+"""Read queries about orders, shared by the API, the admin and the personal account.
+
+An order is read with everything its representation shows in a fixed number of queries, whatever the number of
+its lines, deliveries and payments: its lines come with their points lot (and where a merge moved it) and their
+delivery (``select_related``), so the deliveries are the lines' and each line's points status is its lot's.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+
+from customers.models import Customer
+from integrations.models import Channel
+from orders.exceptions import OrderNotFound
+from orders.models import Order, OrderLine, Payment
+from points.models import Lot
+
+
+class PointsStatus:
+    """What became of a line's points, as the customer sees them."""
+
+    PENDING = "pending"  # accrued, waiting for the line's delivery (or payment)
+    AVAILABLE = "available"  # unlocked: spendable, or already spent or expired
+    CANCELLED = "cancelled"  # the line was cancelled before its points unlocked
+    CLAWED_BACK = "clawed_back"  # the line was returned after its points unlocked
+    NONE = "none"  # the line earns nothing (no customer, nothing to earn, or excluded)
+
+    values = (PENDING, AVAILABLE, CANCELLED, CLAWED_BACK, NONE)
+
+
+def line_points_status(line: OrderLine) -> str:
+    """The line's points status, from its lot (loaded with it: ``order_lines``) and its own status.
+
+    A line closed after its points unlocked had them clawed back; its lot may still be active — a partial return
+    takes back only the returned part's share of a lot the parts share —, so that is read from the line. A lot moved
+    by a merge of customers is read where it went."""
+    if line.lot_id is None:
+        return PointsStatus.NONE
+    closed = line.status in (OrderLine.Status.CANCELLED, OrderLine.Status.RETURNED)
+    if closed:
+        return PointsStatus.CLAWED_BACK if line.points_unlocked else PointsStatus.CANCELLED
+    lot = line.lot
+    if lot.state == Lot.State.MOVED:
+        lot = lot.moved_to
+    if lot.state == Lot.State.CANCELLED:
+        return PointsStatus.CANCELLED
+    if lot.state == Lot.State.PENDING:
+        return PointsStatus.PENDING
+    if lot.state == Lot.State.MOVED:  # merged twice: its second copy is not loaded, the line knows enough
+        return PointsStatus.AVAILABLE if line.points_unlocked else PointsStatus.PENDING
+    return PointsStatus.AVAILABLE  # active, spent or expired
+
+
+def order_lines() -> QuerySet[OrderLine]:
+    """Lines as the representation needs them: with their lot and delivery, in line order."""
+    return OrderLine.objects.select_related("lot__moved_to", "delivery").order_by("line_number", "part")
+
+
+def _order_queryset() -> QuerySet[Order]:
+    return Order.objects.select_related("channel", "parent", "store")
+
+
+def order_get(*, channel: Channel, number: str) -> Order:
+    """The ``channel``'s order ``number`` with what its representation shows, in three queries: the order (with
+    its channel, parent and store), its lines (with lots and deliveries), its payments. A delivery sub-order's
+    lines are those it delivered (they belong to its parent); it has no payments of its own. Or ``OrderNotFound``.
+    """
+    order = _order_queryset().filter(channel=channel, number=number).first()
+    if order is None:
+        raise OrderNotFound(extra={"number": number})
+    order_prefetch([order])
+    return order
+
+
+def order_reload(*, order_id: int) -> Order:
+    """An order just changed by a service, read again for its representation (see ``order_get``)."""
+    order = _order_queryset().get(pk=order_id)
+    order_prefetch([order])
+    return order
+
+
+def order_prefetch(orders: list[Order]) -> None:
+    """Load the lines and payments of ``orders`` (delivery sub-orders: their delivered lines) as ``loaded_lines``
+    and ``loaded_payments`` — two queries for any number of orders. Their deliveries are read from the lines
+    (every delivery has delivered lines): ``order_deliveries``."""
+    parents = [order for order in orders if order.kind == Order.Kind.ORDER]
+    deliveries = [order for order in orders if order.kind == Order.Kind.DELIVERY]
+    prefetch_related_objects(
+        parents,
+        Prefetch("lines", queryset=order_lines(), to_attr="loaded_lines"),
+        Prefetch("payments", queryset=Payment.objects.order_by("paid_at", "pk"), to_attr="loaded_payments"),
+    )
+    prefetch_related_objects(deliveries, Prefetch("delivered_lines", queryset=order_lines(), to_attr="loaded_lines"))
+    for order in deliveries:
+        order.loaded_payments = []
+
+
+def order_deliveries(order: Order) -> list[tuple[Order, list[OrderLine]]]:
+    """The delivery sub-orders of a loaded order (``order_prefetch``) with the lines each delivered, oldest
+    first. No query: a delivery is known through the lines it delivered."""
+    if order.kind != Order.Kind.ORDER:
+        return []
+    found: dict[int, tuple[Order, list[OrderLine]]] = {}
+    for line in order.loaded_lines:
+        if line.delivery_id is not None:
+            found.setdefault(line.delivery_id, (line.delivery, []))[1].append(line)
+    return sorted(found.values(), key=lambda item: (item[0].created_at, item[0].pk))
+
+
+def customer_orders(*, customer: Customer) -> QuerySet[Order]:
+    """The customer's orders for the personal account: parent orders only (their deliveries are shown inside
+    them), newest first. Load a page's lines and payments with ``order_prefetch``."""
+    return (
+        Order.objects.select_related("channel", "store")
+        .filter(customer=customer, kind=Order.Kind.ORDER)
+        .order_by("-created_at", "-pk")
+    )
