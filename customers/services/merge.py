@@ -19,6 +19,9 @@ from points.services.journal import require_reason
 # Sent inside the merge's transaction as (sender=Customer, duplicate, survivor, actor): apps owning rows keyed
 # on customers (orders, reviews) move them to the survivor in their receivers.
 customer_merged = Signal()
+# Sent inside the merge, after the two customers are locked and before the points move: receivers that lock rows
+# the ledger's writers lock first (orders lock their order, then the accounts) move them here, in that same order.
+customer_merging = Signal()
 
 FILLED_FROM_DUPLICATE = ("name", "birth_date", "gender", "company")
 
@@ -38,7 +41,10 @@ def customer_merge(
     with transaction.atomic():
         locked = {
             c.pk: c
-            for c in Customer.objects.select_for_update().filter(pk__in=[duplicate.pk, survivor.pk]).order_by("pk")
+            # No-key: rows referencing the customers (a delivery's journal lines) are not blocked by the merge.
+            for c in Customer.objects.select_for_update(no_key=True)
+            .filter(pk__in=[duplicate.pk, survivor.pk])
+            .order_by("pk")
         }
         duplicate, survivor = locked[duplicate.pk], locked[survivor.pk]
         if duplicate.merged_into_id == survivor.pk:
@@ -52,6 +58,7 @@ def customer_merge(
             # Merging would lift the block; staff decide first (unblock the duplicate or block the survivor).
             raise CustomerBlocked(extra={"customer_id": duplicate.pk})
         key = f"merge:{duplicate.pk}:{survivor.pk}"
+        customer_merging.send(sender=Customer, duplicate=duplicate, survivor=survivor, actor=actor)
         points_move_to_customer(
             source=duplicate, target=survivor, operation_key=key, actor=actor, reason=reason, now=now
         )

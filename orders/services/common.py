@@ -50,10 +50,11 @@ def request_fingerprint(**arguments) -> str:
 def order_lock(order_id: int) -> Order:
     """The order, row-locked for the rest of the transaction: every change of one order queues here, before any
     ledger lock (always order first, then accounts — no deadlock)."""
-    order = Order.objects.select_for_update(of=("self",)).select_related("customer").filter(pk=order_id).first()
-    if order is None:
+    if not Order.objects.select_for_update().filter(pk=order_id).values_list("pk", flat=True):
         raise OrderNotFound()
-    return order
+    # Read in a statement of its own, after the lock: a locking query that waited re-checks only the locked row,
+    # so a customer attached meanwhile would come back as an id without its row.
+    return Order.objects.select_related("customer").get(pk=order_id)
 
 
 def event_claim(

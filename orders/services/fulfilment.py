@@ -68,7 +68,8 @@ def order_deliver(
             return event.result
         taken = lines_take(order, lines, {OrderLine.Status.PLACED}, OrderLineNotPlaced)
         delivered = lines_split(taken, event)
-        delivery = delivery_create(order, number or _delivery_number(order), delivered, actor, delivered_at)
+        channel = actor.channel or order.channel
+        delivery = delivery_create(order, number or _delivery_number(order, channel), delivered, actor, delivered_at)
         lines_deliver(order, delivered, delivery, event, actor)
         event.result = delivery
         event.save(update_fields=["result"])
@@ -186,8 +187,15 @@ def _reason_check(actor: Actor, reason: str) -> None:
         raise ReasonRequired()
 
 
-def _delivery_number(order: Order) -> str:
-    return f"{order.number}/{order.deliveries.count() + 1}"
+def _delivery_number(order: Order, channel) -> str:
+    """``<order>/<n>``: the next n not yet used in the channel (another order may carry such a number)."""
+    taken = set(
+        Order.objects.filter(channel=channel, number__startswith=f"{order.number}/").values_list("number", flat=True)
+    )
+    n = order.deliveries.count() + 1
+    while f"{order.number}/{n}" in taken:
+        n += 1
+    return f"{order.number}/{n}"
 
 
 def delivery_create(order: Order, number: str, lines: list[OrderLine], actor: Actor, at: datetime) -> Order:
@@ -257,16 +265,24 @@ def order_redeliver(
             raise OrderExists(extra={"number": number})
         revived = lines_split(_cancelled_matching(parent, lines), event)
         delivery = delivery_create(parent, number, revived, actor, delivered_at)
+        on_delivery = parent.unlocks_on == Order.UnlocksOn.DELIVERY
+        # What had earned its points before the cancellation (paid, on orders that unlock on payment) earns again.
+        earned = [line for line in revived if on_delivery or line.points_unlocked]
+        paid = [line for line in earned if not on_delivery]
         for line in revived:
             line.closed_at = None
             line.reason = ""
             line.lot = None
-            line.points_unlocked = False
+            line.points_unlocked = line in paid
         _redeem_again(parent, revived, event, actor)
         from orders.services.placing import lines_accrue
 
-        lines_accrue(parent, revived, event, actor, active=parent.unlocks_on == Order.UnlocksOn.DELIVERY)
+        waiting = [line for line in revived if line not in earned]
+        lines_accrue(parent, earned, event, actor, active=True, key="accrue-active")
+        lines_accrue(parent, waiting, event, actor, active=False, key="accrue-pending")
         lines_deliver(parent, revived, delivery, event, actor)
+        if paid:
+            purchase_count(parent, paid, event, +1)
         OrderLine.objects.bulk_update(revived, ["closed_at", "reason", "lot", "redemption", "points_unlocked"])
         event.result = delivery
         event.save(update_fields=["result"])

@@ -11,7 +11,7 @@ from django.utils import timezone
 from core.actors import SYSTEM, Actor
 from customers.exceptions import CustomerMerged
 from customers.models import Customer
-from customers.services import customer_merged
+from customers.services import customer_merging
 from orders.exceptions import CustomerAlreadyAttached
 from orders.models import Order, OrderEvent, OrderLine, Reservation
 from orders.services.common import event_claim, order_lock, purchase_count, request_fingerprint
@@ -38,6 +38,10 @@ def order_attach_customer(
     fingerprint_ = request_fingerprint(op="match", customer=customer.pk)
     with transaction.atomic():
         order = order_lock(order.pk)
+        # Under its lock: a merge that moved this customer's points meanwhile must be seen, not raced.
+        customer = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
+        if customer.merged_into_id is not None:
+            raise CustomerMerged(extra={"customer_id": customer.pk, "merged_into": customer.merged_into_id})
         if order.customer_id is not None:
             if order.customer_id == customer.pk:
                 return order
@@ -73,8 +77,9 @@ def _counted(order: Order, line: OrderLine) -> bool:
     return line.status == OrderLine.Status.DELIVERED
 
 
-@receiver(customer_merged)
+@receiver(customer_merging)
 def orders_follow_merge(sender, duplicate: Customer, survivor: Customer, **kwargs) -> None:
-    """A merged duplicate's orders and reservations are the survivor's (its points already moved by the ledger)."""
+    """A merged duplicate's orders and reservations are the survivor's. Moved before the ledger moves the points,
+    so the merge locks orders before accounts, as every order service does (no deadlock with a delivery)."""
     Order.objects.filter(customer=duplicate).update(customer=survivor)
     Reservation.objects.filter(customer=duplicate).update(customer=survivor)

@@ -78,8 +78,14 @@ def payments_record(order: Order, payments: list[NewPayment], event: OrderEvent,
 
 def _unlock_paid(order: Order, event: OrderEvent, actor: Actor) -> None:
     """Unlock the lines that payments cover, walking the lines in order (points paid count as paid)."""
-    paid = Payment.objects.filter(order=order, status=Payment.Status.PAID).aggregate(total=Sum("amount"))["total"]
-    budget = paid or ZERO
+    # Points count as paid only while they are spent on live lines: a cancellation refunds them.
+    paid = (
+        Payment.objects.filter(order=order, status=Payment.Status.PAID)
+        .exclude(method=Payment.Method.POINTS)
+        .aggregate(total=Sum("amount"))["total"]
+    )
+    live = order.lines.exclude(status__in=[OrderLine.Status.CANCELLED, OrderLine.Status.RETURNED])
+    budget = (paid or ZERO) + (live.aggregate(total=Sum("points_redeemed"))["total"] or ZERO)
     covered, running = [], ZERO
     for line in order.lines.exclude(status__in=[OrderLine.Status.CANCELLED, OrderLine.Status.RETURNED]):
         running += line.amount

@@ -147,7 +147,7 @@ def order_place(
         redeem=redeem,
         first_order=None,
         # Held points are no longer available, but they are this order's to spend.
-        spendable_balance=hold.amount if hold is not None else None,
+        held=hold.amount if hold is not None else ZERO,
     )
     try:
         with transaction.atomic():

@@ -601,5 +601,5 @@ def test_get_order_takes_a_fixed_number_of_queries(api, customer, django_assert_
 # tier's purchase record, then the answer (2). Get: the API key, the order with its channel, parent and store, its
 # lines with their lots and deliveries, its payments.
 PLACE_QUERIES = 41
-DELIVER_QUERIES = 66
+DELIVER_QUERIES = 68
 GET_QUERIES = 4

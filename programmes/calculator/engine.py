@@ -113,15 +113,17 @@ def cart_calculate(
     redeem: Decimal | int | str | None = None,
     first_order: bool | None = None,
     spendable_balance: Decimal | None = None,
+    held: Decimal = ZERO,
 ) -> CartResult:
     """Calculate a cart for ``customer`` (None: an anonymous cart — earning preview, nothing redeemable).
 
     ``redeem`` (points the customer wants to spend) is spread over the lines in order, each up to its maximum, and
     the points earned on those lines shrink accordingly; more than the cart's maximum is
     ``redemption_above_maximum``. ``first_order`` defaults to "no purchase recorded yet". Bad lines are
-    ``cart_invalid`` with a field error per line. Two queries whatever the number of lines once the rulebook is
-    cached — the customer's state and the catalogue —, and two more when ``at`` is given (the tier history and past
-    tier terms)."""
+    ``cart_invalid`` with a field error per line. ``held`` adds the points held for this cart at checkout (no
+    longer available, but this cart's to spend) to the spendable balance. Two queries whatever the number of lines
+    once the rulebook is cached — the customer's state and the catalogue —, and two more when ``at`` is given (the
+    tier history and past tier terms)."""
     validate_lines(lines)
     historical = at is not None
     at = at or timezone.now()
@@ -132,7 +134,7 @@ def cart_calculate(
         raise ProgrammeNotFound()
     tier = _tier_at(customer, state, rulebook.tiers, at if historical else None)
     terms = _tier_terms(tier, at) if historical else _Terms(tier.earn_rate_percent, tier.max_redemption_percent)
-    balance, first_order, balance_limit = _spendable(customer, state, first_order, spendable_balance)
+    balance, first_order, balance_limit = _spendable(customer, state, first_order, spendable_balance, held)
     products = _products(lines)
 
     result = CartResult(
@@ -243,7 +245,11 @@ def _tier_terms(tier: Tier, at: datetime) -> _Terms:
 
 
 def _spendable(
-    customer: Customer | None, state: _CustomerState, first_order: bool | None, override: Decimal | None
+    customer: Customer | None,
+    state: _CustomerState,
+    first_order: bool | None,
+    override: Decimal | None,
+    held: Decimal = ZERO,
 ) -> tuple[Decimal, bool, Explanation]:
     """(spendable balance, first order, the explanation when the balance is what limits)."""
     if first_order is None:
@@ -257,6 +263,7 @@ def _spendable(
         balance += state.members_only
     if first_order:
         balance += state.first_order_only
+    balance += held
     if override is not None:
         balance = override
     if balance == 0 and not customer.is_member:
