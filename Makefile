@@ -9,7 +9,7 @@ PORT ?= 8000
 MANAGE := $(BIN)/python manage.py
 SQLITE_TEST_URL := sqlite:///$(CURDIR)/.pytest-sqlite.sqlite3
 
-.PHONY: install run test lint format locale messages worker beat run-services bench clean
+.PHONY: install browser run test lint format locale messages worker beat run-services bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,14 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install locale lint  ## ruff, migrations check, pytest on PostgreSQL, smoke pass on SQLite
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+browser:  ## Debian's Chromium for the real-browser tests (tests/browser), installed through apt when missing
+	@test -x $(CHROMIUM) || $(SUDO) apt-get install -y -qq chromium >/dev/null 2>&1 \
+		|| ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
+
+test: install locale lint browser  ## ruff, migrations check, pytest on PostgreSQL, smoke pass on SQLite
 	DATABASE_URL=$(SQLITE_TEST_URL) $(MANAGE) makemigrations --check --dry-run
 	$(BIN)/pytest
 	TEST_DATABASE_URL=$(SQLITE_TEST_URL) $(BIN)/pytest -m smoke -p no:cacheprovider

@@ -22,6 +22,8 @@ DOMAIN_APPS = (
     "orders",
     "campaigns",
     "reviews",
+    "staff",
+    "complaints",
 )
 
 CRM_MANAGER = gettext_noop("CRM manager")

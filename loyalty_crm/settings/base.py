@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "orders",
     "campaigns",
     "reviews",
+    "staff",
+    "complaints",
 ]
 
 MIDDLEWARE = [
