@@ -24,7 +24,10 @@ class StoreMembership(models.Model):
         verbose_name_plural = _("store memberships")
         constraints = [models.UniqueConstraint(fields=["user", "store"], name="store_membership_unique")]
         # Held by roles that are not confined to their stores (see ``staff.services.stores``).
-        permissions = [("view_all_stores", "Can see every store's customers and orders")]
+        permissions = [
+            ("view_all_stores", "Can see every store's customers and orders"),
+            ("use_till", "Can use the showroom till screen"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.store}"
