@@ -142,3 +142,22 @@ def test_last_use_is_recorded():
 
     issued.api_key.refresh_from_db()
     assert issued.api_key.last_used_at is not None
+
+
+@pytest.mark.django_db
+def test_throttle_budget_renews_in_the_next_window(channel_client, monkeypatch):
+    from integrations.throttling import ChannelRateThrottle
+
+    client = channel_client(ChannelFactory(scopes=["customers:read"], rate_limit="2/min"))
+    clock = [6_000_000.0]  # the start of a minute
+    monkeypatch.setattr(ChannelRateThrottle, "timer", lambda self: clock[0])
+
+    first_window = [client.get(URL).status_code for _ in range(3)]
+    clock[0] += 45
+    throttled = client.get(URL)
+    clock[0] += 15  # the next minute
+    next_window = [client.get(URL).status_code for _ in range(3)]
+
+    assert first_window == [200, 200, 429]
+    assert int(throttled["Retry-After"]) == 15
+    assert next_window == [200, 200, 429]
