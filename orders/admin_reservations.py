@@ -26,6 +26,7 @@ from customers.admin.common import customer_ids_with_phone
 from customers.phones import phone_or_none
 from orders.models import Reservation
 from orders.services.reservations import reservation_cancel
+from staff.admin_scoping import StoreScopedAdminMixin
 
 ACTION_BATCH_LIMIT = 100  # reservations one admin action may cancel at once
 
@@ -77,7 +78,7 @@ class CancelReasonForm(forms.Form):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(ReadOnlyAdmin):
+class ReservationAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
     list_display = [
         "number",
         "channel",

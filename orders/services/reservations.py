@@ -35,6 +35,8 @@ from orders.exceptions import (
 )
 from orders.models import Reservation
 from programmes.selectors import customer_tier
+from staff.models import AuditRecord
+from staff.services import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -247,8 +249,20 @@ def _close(reservation: Reservation, status: str, *, actor: Actor, reason: str, 
         current = _effective_status(locked, now)
         if current != Reservation.Status.ACTIVE:
             raise ReservationNotActive(extra={"number": locked.number, "status": current})
+        before = locked.status
         locked.status, locked.closed_at = status, now
         locked.save(update_fields=["status", "closed_at"])
+        # The reservation has no history of its own: a staff user's change is in the audit trail (F-STAFF-3).
+        audit_record(
+            actor=actor,
+            action=AuditRecord.Action.ORDER_CHANGE,
+            target=locked,
+            reason=reason,
+            before={"status": before},
+            after={"status": status},
+            customer_id=locked.customer_id,
+            now=now,
+        )
     logger.info(
         "reservation %s %s by %s%s",
         locked.pk,

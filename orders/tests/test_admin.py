@@ -93,11 +93,13 @@ def seeded(customer, amount="1000"):
 
 @pytest.fixture
 def staff_client(client, django_user_model):
-    """``staff_client(*codenames)`` → a client logged in as staff holding exactly those permissions."""
+    """``staff_client(*codenames)`` → a client logged in as staff holding exactly those orders permissions, not
+    confined to stores (``view_all_stores``: store scoping is tested in staff/tests/test_permissions.py)."""
 
     def make(*codenames):
         user = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
         user.user_permissions.set(Permission.objects.filter(content_type__app_label="orders", codename__in=codenames))
+        user.user_permissions.add(Permission.objects.get(codename="view_all_stores"))
         client.force_login(user)
         return client
 

@@ -26,6 +26,8 @@ from points.services.journal import (
 )
 from points.services.lifetimes import expiry_from, lifetime_days
 from points.services.spending import spendable_lots, take_soonest_expiring
+from staff.models import AuditRecord
+from staff.services import audit_record
 
 
 @replays_a_raced_key
@@ -42,7 +44,8 @@ def points_adjust(
 ) -> PointsOperation:
     """Add (positive ``amount``: a new active lot of kind manual) or remove (negative: from spendable lots,
     soonest-expiring first, restrictions ignored) points. Actor and reason are mandatory (``ReasonRequired``);
-    removal past the spendable total is ``InsufficientPoints``. Locks the account; idempotent by key.
+    removal past the spendable total is ``InsufficientPoints``. Locks the account; idempotent by key. A staff
+    user's adjustment is also in the audit trail (F-STAFF-3), in the same transaction: the balances it changed.
     """
     require_reason(actor, reason)
     try:
@@ -59,6 +62,7 @@ def points_adjust(
         account = account_lock_for_customer(customer_id=customer.pk, balance_type=balance_type, key=operation_key)
         if account.key_used:
             return replay(key=operation_key, fingerprint_=key_print)
+        before = _balances(account)
         journal = Journal(
             account=account, key=operation_key, fingerprint_=key_print, now=now, actor=actor, reason=reason
         )
@@ -76,9 +80,27 @@ def points_adjust(
             )
             journal.entry(Entry.Kind.ADJUST, magnitude, available=magnitude, lots=[(lot, magnitude, ZERO)])
             journal.settle_debt_from(lot)
-            return journal.flush(lot=lot)
-        taken = take_soonest_expiring(spendable_lots(account=account, now=now, ignore_restrictions=True), magnitude)
-        journal.entry(
-            Entry.Kind.ADJUST, magnitude, available=-magnitude, lots=[(lot, -part, ZERO) for lot, part in taken]
+            operation = journal.flush(lot=lot)
+        else:
+            taken = take_soonest_expiring(spendable_lots(account=account, now=now, ignore_restrictions=True), magnitude)
+            journal.entry(
+                Entry.Kind.ADJUST, magnitude, available=-magnitude, lots=[(lot, -part, ZERO) for lot, part in taken]
+            )
+            operation = journal.flush()
+        after = _balances(journal.account)
+        changed = [name for name in after if after[name] != before[name]]
+        audit_record(
+            actor=actor,
+            action=AuditRecord.Action.POINTS_ADJUST,
+            target=operation.entries[0],
+            reason=reason,
+            before={"balance_type": balance_type, **{name: before[name] for name in changed}},
+            after={"balance_type": balance_type, **{name: after[name] for name in changed}},
+            customer_id=customer.pk,
+            now=now,
         )
-        return journal.flush()
+        return operation
+
+
+def _balances(account) -> dict[str, Decimal]:
+    return {name: getattr(account, name) for name in ("available", "pending", "held", "debt")}

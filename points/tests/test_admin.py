@@ -35,11 +35,12 @@ def accrue(customer, amount, *, days=365, **kwargs):
 
 @pytest.fixture
 def staff_client(client, django_user_model):
-    """``staff_client(*codenames)`` → a client logged in as staff holding exactly those permissions."""
+    """``staff_client(*codenames)`` → a client logged in as staff holding exactly those permissions, not confined
+    to stores (``view_all_stores``: store scoping is tested in staff/tests/test_permissions.py)."""
 
     def make(*codenames):
         user = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
-        user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+        user.user_permissions.set(Permission.objects.filter(codename__in=[*codenames, "view_all_stores"]))
         client.force_login(user)
         return client
 

@@ -37,6 +37,8 @@ from django.utils.translation import gettext as _
 from core.actors import Actor
 from programmes.exceptions import ProgrammeError, RuleChangeRefused, RuleInvalid, RuleNotReplaceable
 from programmes.models import EarningRule, Promotion, RedemptionRule, RuleSet, Tier
+from staff.models import AuditRecord
+from staff.services import audit_record
 
 Rule = EarningRule | RedemptionRule | Promotion
 RULE_MODELS: tuple[type[Rule], ...] = (EarningRule, RedemptionRule, Promotion)
@@ -281,6 +283,27 @@ def _save(rule: Rule, m2m: dict[str, frozenset[int]]) -> None:
         getattr(rule, name).set(ids)
 
 
+def _audit(actor: Actor, target: Rule | RuleSet, before: _State | None, after: _State | None, at: datetime) -> None:
+    """A staff user's rule change in the audit trail (F-STAFF-3): the fields that differ, before and after (a
+    created rule has no before, a deleted one no after)."""
+
+    def flat(state: _State | None) -> dict[str, Any]:
+        if state is None:
+            return {}
+        return {**state.values, **{name: sorted(ids) for name, ids in state.m2m.items()}}
+
+    old, new = flat(before), flat(after)
+    changed = [name for name in {**old, **new} if old.get(name) != new.get(name)]
+    audit_record(
+        actor=actor,
+        action=AuditRecord.Action.RULE_CHANGE,
+        target=target,
+        before={name: old[name] for name in changed if name in old},
+        after={name: new[name] for name in changed if name in new},
+        now=at,
+    )
+
+
 def rule_create(*, model: type[Rule], values: dict[str, Any], actor: Actor, at: datetime | None = None) -> Rule:
     """Create an earning rule, redemption rule or promotion from ``values`` (field names; a related object or its
     id; the conditions ``tiers``, ``stores``, ``categories`` as objects or ids). No ``valid_from``: from ``at``.
@@ -298,6 +321,7 @@ def rule_create(*, model: type[Rule], values: dict[str, Any], actor: Actor, at: 
     _raise(errors, RuleInvalid)
     with transaction.atomic():
         _save(rule, m2m)
+        _audit(actor, rule, None, after, at)
     return rule
 
 
@@ -319,6 +343,7 @@ def rule_update(*, rule: Rule, changes: dict[str, Any], actor: Actor, at: dateti
         _model_errors(current, errors)
         _raise(errors, RuleInvalid)
         _save(current, {name: ids for name, ids in m2m.items() if ids != before.m2m[name]})
+        _audit(actor, current, before, after, at)
     return current
 
 
@@ -365,6 +390,8 @@ def rule_replace(
         old.valid_until = at
         old.save(update_fields=["valid_until", "updated_at"])
         _save(new, conditions)
+        # One record for the replacement: the old rule's data against the new one's, which names the old rule.
+        _audit(actor, new, before, _State({**after.values, "replaces": old.pk}, after.m2m), at)
     return new
 
 
@@ -378,19 +405,22 @@ def rule_delete(*, rule: Rule, actor: Actor, at: datetime | None = None) -> None
             raise RuleChangeRefused(
                 _("The rule has taken effect and is kept for the history: end it instead of deleting it.")
             )
+        _audit(actor, current, _state(current), None, at)
         current.delete()
 
 
 # --- rule sets ---------------------------------------------------------------------------------------------------
 
 
-def _rule_set_switch(rule_set: RuleSet, active: bool) -> bool:
+def _rule_set_switch(rule_set: RuleSet, active: bool, actor: Actor) -> bool:
     with transaction.atomic():
         current = RuleSet.objects.select_for_update().get(pk=rule_set.pk)
         if current.is_active == active:
             return False
         current.is_active = active
         current.save(update_fields=["is_active"])
+        switched = _State({"is_active": active}, {})
+        _audit(actor, current, _State({"is_active": not active}, {}), switched, timezone.now())
     rule_set.is_active = active
     return True
 
@@ -398,13 +428,13 @@ def _rule_set_switch(rule_set: RuleSet, active: bool) -> bool:
 def rule_set_activate(*, rule_set: RuleSet, actor: Actor) -> bool:
     """Switch a rule set on; False if it already was. Its rules then apply within their dates — also in
     calculations "as of" the past: a rule set's switch has no date."""
-    return _rule_set_switch(rule_set, True)
+    return _rule_set_switch(rule_set, True, actor)
 
 
 def rule_set_deactivate(*, rule_set: RuleSet, actor: Actor) -> bool:
     """Switch a rule set off; False if it already was. None of its rules applies any more, whatever their dates —
     also in calculations "as of" the past; to stop rules from now on and keep the history, end them instead."""
-    return _rule_set_switch(rule_set, False)
+    return _rule_set_switch(rule_set, False, actor)
 
 
 def rule_set_delete(*, rule_set: RuleSet, actor: Actor, at: datetime | None = None) -> None:
@@ -419,4 +449,5 @@ def rule_set_delete(*, rule_set: RuleSet, actor: Actor, at: datetime | None = No
             raise RuleChangeRefused(
                 _("Some of its rules have taken effect and are kept for the history: deactivate the set instead.")
             )
+        _audit(actor, current, _State({"name": current.name, "is_active": current.is_active}, {}), None, at)
         current.delete()

@@ -37,6 +37,8 @@ from programmes.selectors import (
     qualified_tier,
     qualifying_purchases,
 )
+from staff.models import AuditRecord
+from staff.services import audit_record
 
 UPGRADED = "upgraded"
 DOWNGRADED = "downgraded"
@@ -128,7 +130,8 @@ def tier_assign_manual(
     """Staff put a customer in ``tier`` with a reason (``reason_required`` without one or without a known actor),
     until ``until`` (exclusive; None: until changed by staff). The recalculation will not lower the customer
     below it before then; a qualifying purchase may still upgrade. Locks the customer's tier row; writes a
-    ``manual`` history row with the actor and the reason."""
+    ``manual`` history row with the actor and the reason, and (a staff user's) audit record: tier, manual flag
+    and end before and after."""
     require_reason(actor, reason)
     now = now or timezone.now()
     programme = tier.programme
@@ -139,10 +142,27 @@ def tier_assign_manual(
     tiers = _tiers(programme)
     with transaction.atomic():
         row = _lock_row(customer_id=customer.pk, programme=programme, tiers=tiers, now=now)
+        before = _manual_state(row)
         _move(row, tier, now, TierChange.Reason.MANUAL, note=reason.strip(), actor=actor)
         row.manual, row.manual_until, row.below_threshold_since = True, until, None
         row.save()
+        after = _manual_state(row)
+        changed = [name for name in after if after[name] != before[name]]
+        audit_record(
+            actor=actor,
+            action=AuditRecord.Action.TIER_CHANGE,
+            target=row,
+            reason=reason,
+            before={"programme": programme.code, **{name: before[name] for name in changed}},
+            after={"programme": programme.code, **{name: after[name] for name in changed}},
+            customer_id=customer.pk,
+            now=now,
+        )
     return row
+
+
+def _manual_state(row: CustomerTier) -> dict:
+    return {"tier": row.tier.code, "manual": row.manual, "manual_until": row.manual_until}
 
 
 def _tiers(programme: Programme) -> list[Tier]:
