@@ -32,14 +32,16 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from core.actors import Actor
-from core.admin import EstimatedCountPaginator, ReadOnlyAdmin, YesNoFilter
+from core.admin import ReadOnlyAdmin, YesNoFilter
 from core.exceptions import ApplicationError
 from customers.models import Customer
 from customers.phones import phone_or_none
 from orders.forms import AttachCustomerForm, DeliverForm, LineChoice, LinesForm, StaffOperationForm, operation_key
 from orders.models import Order, OrderEvent, OrderLine, Payment
 from orders.services import order_attach_customer, order_cancel, order_deliver, order_return
+from points.admin import PlannerEstimatePaginator
 from points.models import Allocation, Entry, Lot
+from staff.admin_scoping import StoreScopedAdminMixin
 
 OPERATE_PERMISSION = "orders.change_order"
 ACTION_TEMPLATE = "admin/orders/order/action_form.html"
@@ -76,9 +78,10 @@ class AnonymousFilter(YesNoFilter):
     field = "customer"
 
 
-class OrderPaginator(EstimatedCountPaginator):
+class OrderPaginator(PlannerEstimatePaginator):
     """The default list (orders, without their deliveries) of a big table shows the table's row estimate, like an
-    unfiltered one: counting the orders among tens of millions of rows would scan them all. Other filters, and
+    unfiltered one: counting the orders among tens of millions of rows would scan them all. A filter PostgreSQL's
+    planner expects to match many rows (a big store over a year) shows the planner's estimate; other filters, and
     small tables, count exactly."""
 
     @cached_property
@@ -368,7 +371,7 @@ def line_choices(order: Order, statuses: tuple[str, ...]) -> list[LineChoice]:
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdmin):
+class OrderAdmin(StoreScopedAdminMixin, ReadOnlyAdmin):
     list_display = [
         "number",
         "kind",

@@ -114,6 +114,14 @@ class Order(models.Model):
             models.Index(fields=["phone"], condition=Q(customer__isnull=True), name="orders_anonymous_by_phone"),
             models.Index(fields=["-created_at"], name="orders_by_created"),
             models.Index(fields=["number"], name="orders_by_number"),
+            # The admin list filtered by store (and date) or status, newest first (F-STAFF-4); the rare values of
+            # its other filters (offline, unlocking on payment) from partial indexes.
+            models.Index(fields=["store", "-created_at", "-id"], name="orders_by_store_recent"),
+            models.Index(fields=["status", "-created_at", "-id"], name="orders_by_status_recent"),
+            models.Index(fields=["-created_at"], condition=Q(offline=True), name="orders_offline_recent"),
+            models.Index(fields=["-created_at"], condition=Q(unlocks_on="payment"), name="orders_unlock_on_payment"),
+            # The admin search by card: an anonymous order's card (its customer's card is the customer's).
+            models.Index(fields=["card_number"], condition=Q(customer__isnull=True), name="orders_anonymous_by_card"),
         ]
 
     def __str__(self) -> str:

@@ -185,6 +185,9 @@ class Lot(models.Model):
             models.Index(fields=["available_from"], condition=Q(state="pending"), name="lot_pending_by_date"),
             models.Index(fields=["source_type", "source_id"], name="lot_source"),
             models.Index(fields=["moved_to"], condition=Q(moved_to__isnull=False), name="lot_moved_to"),
+            # The admin list filtered by state or kind, newest first (F-STAFF-4).
+            models.Index(fields=["state", "-id"], name="lot_by_state"),
+            models.Index(fields=["kind", "-id"], name="lot_by_kind"),
         ]
 
     def __str__(self) -> str:
@@ -324,6 +327,8 @@ class Entry(AppendOnly):
             models.Index(fields=["actor_user"], condition=Q(actor_user__isnull=False), name="entry_by_user"),
             models.Index(fields=["hold"], condition=Q(hold__isnull=False), name="entry_by_hold"),
             models.Index(fields=["reverses"], condition=Q(reverses__isnull=False), name="entry_by_reversed"),
+            # The admin list filtered by kind, newest first (F-STAFF-4).
+            models.Index(fields=["kind", "-id"], name="entry_by_kind"),
         ]
 
     def __str__(self) -> str:

@@ -2,9 +2,11 @@
 
 The customer table holds millions of rows: the list never counts the whole table, does not sort, joins what it
 shows and searches by exact, indexed values (a phone in any format, an email, a card) — only a name is searched
-by substring. Every change goes through ``customers.services``: the profile form calls ``customer_create`` /
-``customer_update``; membership, merge and anonymisation are admin actions with a confirmation page and a reason.
-The customer page shows the latest rows of each history with a link to the full, filtered list.
+by substring, through a trigram index on PostgreSQL (customers migration 0003). Every change goes through
+``customers.services``: the profile form calls ``customer_create`` / ``customer_update``; membership, merge and
+anonymisation are admin actions with a confirmation page and a reason.
+The customer page (F-STAFF-2) shows the balances, the tier and the latest rows of each history — orders with their
+deliveries, complaints, messages, consents, changes, lots, the journal — each with a link to the full, filtered list.
 
 This package: ``CustomerAdmin`` here, saving through the services imported into this module; its actions in
 ``actions``, the points adjustment in ``adjust_points``, the read-only parts of its page in ``sections``; the
@@ -36,6 +38,8 @@ from customers.services import customer_create, customer_update
 from customers.services.profile import EDITABLE_FIELDS
 from points.forms import ADJUST_PERMISSION
 from points.models import Account
+from staff.admin_scoping import StoreScopedAdminMixin
+from staff.services import staff_store_ids
 
 __all__ = ["ConsentEventAdmin", "CustomerAdmin", "CustomerChangeAdmin", "SmsCodeAdmin"]
 
@@ -51,6 +55,8 @@ class MergedFilter(YesNoFilter):
     parameter_name = "merged"
     field = "merged_into"
 
+
+NAME_SEARCH_MIN = 3  # characters: a trigram index cannot narrow down a shorter part of a name
 
 PROFILE = ["phone", "email", "name", "birth_date", "gender", "language", "card_number"]
 BUSINESS = ["kind", "company", "b2b_role"]
@@ -71,7 +77,7 @@ ALWAYS_READ_ONLY = [name for name in MEMBERSHIP if name != "registration_store"]
 
 
 @admin.register(Customer)
-class CustomerAdmin(CustomerActionsMixin, AdjustPointsMixin, admin.ModelAdmin):
+class CustomerAdmin(StoreScopedAdminMixin, CustomerActionsMixin, AdjustPointsMixin, admin.ModelAdmin):
     form = CustomerAdminForm
     list_display = [
         "phone",
@@ -94,7 +100,9 @@ class CustomerAdmin(CustomerActionsMixin, AdjustPointsMixin, admin.ModelAdmin):
     ]
     # Shown as the search box's fields; ``get_search_results`` does the searching.
     search_fields = ["=phone", "=email", "=card_number", "name"]
-    search_help_text = _("Phone in any format, email, card number, #id (exact) or part of the name.")
+    search_help_text = _(
+        "Phone in any format, email, card number, #id (exact) or part of the name (3 letters or more)."
+    )
     show_full_result_count = False  # no COUNT(*) over millions of customers (F-STAFF-4)
     paginator = EstimatedCountPaginator
     sortable_by: list[str] = []  # newest first; no column has an index to sort millions of rows by
@@ -117,7 +125,9 @@ class CustomerAdmin(CustomerActionsMixin, AdjustPointsMixin, admin.ModelAdmin):
             condition |= Q(pk__in=customer_ids_with_phone(phone.as_e164))
         elif "@" in term:
             condition |= Q(email=term.lower())  # stored lower-case
-        elif any(char.isalpha() for char in term):
+        elif len(term) >= NAME_SEARCH_MIN and any(char.isalpha() for char in term):
+            # UPPER(name) LIKE '%TERM%': served on PostgreSQL by the trigram index customer_name_trgm (customers
+            # migration 0003), which needs three characters to narrow anything down.
             condition |= Q(name__icontains=term)
         return queryset.filter(condition), False
 
@@ -231,7 +241,9 @@ class CustomerAdmin(CustomerActionsMixin, AdjustPointsMixin, admin.ModelAdmin):
 
     def render_change_form(self, request: HttpRequest, context: dict, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk is not None:
-            context["customer_sections"] = customer_sections(obj, self._accounts(obj))
+            context["customer_sections"] = customer_sections(
+                obj, self._accounts(obj), store_ids=staff_store_ids(request.user)
+            )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @staticmethod

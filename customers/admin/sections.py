@@ -1,25 +1,34 @@
-"""The read-only parts of the customer page: the points balances and the tables below the profile (consents,
-their history, external ids, the change history, lots and the journal).
+"""The read-only parts of the customer page (SPEC F-STAFF-2): the points balances and the tables below the profile —
+tier and its history, orders with their deliveries, complaints, consents and their history, external ids, the
+change history, lots, the journal and the messages sent.
 
-Each table shows its newest rows — one query whatever the history's size — with a link to the full, filtered
-list. ``includes/section.html`` is the frame of every table; ``includes/sections/<name>.html`` fills in its
-title, columns, row and the link to the full list.
+Each table shows its newest rows — a fixed number of queries whatever the history's size — with a link from every
+row to its own page and from the table to the full, filtered (paginated) list. ``includes/section.html`` is the
+frame of every table; ``includes/sections/<name>.html`` fills in its title, columns, row and the link to the list.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from django.db.models import QuerySet
+from django.apps import apps
+from django.db.models import Prefetch, QuerySet
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from customers.admin.common import ACTION_LABELS, actor_label, changelist_url, field_changes
-from customers.models import Consent, ConsentChannel, Customer, CustomerChange
+from customers.models import Consent, ConsentChannel, Customer, CustomerChange, SmsCode
 from customers.selectors import customer_consent_history, customer_consents, customer_history
+from orders.models import Order
+from orders.selectors import customer_orders
 from points.models import Account, Entry, Lot
 from points.selectors import points_balance
+from programmes.exceptions import ProgrammeNotFound
+from programmes.selectors import TierStatus, customer_tier_status, tier_history
 
 EXPIRING_WITHIN_DAYS = 30
 RECENT_ROWS = 20  # rows of each history on the customer page; the rest through the linked list
@@ -43,6 +52,7 @@ def recent(queryset: QuerySet, url: str | None) -> Recent:
 class ChannelConsent(NamedTuple):
     label: str
     consent: Consent | None  # None: never asked
+    url: str  # the consent events of this customer on this channel
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,15 @@ class ChangeRow:
 
 
 @dataclass(frozen=True)
+class CaseRow:
+    """A complaint case with the links of its row (the complaints admin may not be registered)."""
+
+    case: Any
+    url: str | None
+    order_url: str | None
+
+
+@dataclass(frozen=True)
 class Section:
     """One table of the customer page: ``name`` makes its HTML ids (``<name>-group``, ``<name>-heading``) and
     names its template, which fills in the blocks of ``includes/section.html``."""
@@ -61,24 +80,152 @@ class Section:
     name: str
     rows: list[Any]
     recent: Recent | None = None  # the history the rows come from, for the link to the full list
+    note: str = ""  # a line under the title (what the table leaves out)
 
     @property
     def template(self) -> str:
         return f"{SECTION_TEMPLATES}/{self.name}.html"
 
 
-def customer_sections(customer: Customer, accounts: list[Account]) -> list[Section]:
-    """What the customer page shows below the profile: one query per section, whatever the history's size."""
-    account_ids = ",".join(str(account.pk) for account in accounts)
-    consents = customer_consents(customer=customer)
+def admin_url(name: str, *args: Any) -> str | None:
+    """The admin page ``name``, or None where that admin is not registered (the link is left out)."""
+    try:
+        return reverse(f"admin:{name}", args=args)
+    except NoReverseMatch:
+        return None
+
+
+def customer_sections(
+    customer: Customer, accounts: list[Account], *, store_ids: set[int] | None = None
+) -> list[Section]:
+    """What the customer page shows below the profile: a fixed number of queries whatever the history's size.
+    ``store_ids`` confines the orders to those stores (showroom staff); None: all of them."""
+    return [
+        tier_section(customer),
+        tier_history_section(customer),
+        orders_section(customer, store_ids),
+        *complaints_sections(customer),
+        *consent_sections(customer),
+        Section("external-ids", list(customer.external_ids.select_related("channel").order_by("channel__name"))),
+        changes_section(customer),
+        *ledger_sections(accounts),
+        messages_section(customer),
+    ]
+
+
+# --- tier -----------------------------------------------------------------------------------------------------------
+
+
+def tier_section(customer: Customer) -> Section:
+    """The current tier, the purchases it was qualified on and what the next tier needs: three queries."""
+    try:
+        status: TierStatus | None = customer_tier_status(customer=customer)
+    except ProgrammeNotFound:
+        status = None
+    return Section("tier", [status] if status is not None else [])
+
+
+def tier_history_section(customer: Customer) -> Section:
     changes = recent(
-        customer_history(customer=customer), changelist_url("customers_customerchange", customer__id__exact=customer.pk)
+        tier_history(customer=customer).select_related("actor_user", "actor_channel").order_by("-created_at", "-pk"),
+        changelist_url("programmes_tierchange", customer__id__exact=customer.pk),
     )
-    consent_events = recent(
+    return Section("tier-history", changes.rows, changes)
+
+
+# --- orders and complaints ------------------------------------------------------------------------------------------
+
+
+def orders_section(customer: Customer, store_ids: set[int] | None) -> Section:
+    """The newest orders (parents only), each with its deliveries: two queries."""
+    orders = customer_orders(customer=customer).prefetch_related(
+        Prefetch("deliveries", queryset=Order.objects.order_by("created_at", "pk"))
+    )
+    note = ""
+    if store_ids is not None:
+        orders = orders.filter(store_id__in=store_ids)
+        note = _("Orders of your stores only.")
+    latest = recent(orders, changelist_url("orders_order", customer__id__exact=customer.pk))
+    return Section("orders", latest.rows, latest, note=note)
+
+
+def _complaints_reader() -> Callable[..., list[Any]] | None:
+    """``complaints.selectors.customer_complaints`` when the complaints desk is installed."""
+    if not apps.is_installed("complaints"):
+        return None
+    try:
+        from complaints.selectors import customer_complaints  # an optional app: customers does not depend on it
+    except ImportError:
+        return None
+    return customer_complaints
+
+
+def complaints_sections(customer: Customer) -> list[Section]:
+    """The newest complaint cases with the apology points granted on them: one query; no table without the app."""
+    read = _complaints_reader()
+    if read is None:
+        return []
+    cases = read(customer=customer, limit=RECENT_ROWS + 1)
+    list_url = admin_url("complaints_complaintcase_changelist")
+    rows = [
+        CaseRow(
+            case=case,
+            url=admin_url("complaints_complaintcase_change", case.pk),
+            order_url=admin_url("orders_order_change", case.order_id) if case.order_id else None,
+        )
+        for case in cases[:RECENT_ROWS]
+    ]
+    latest = Recent(
+        rows=rows,
+        more=len(cases) > RECENT_ROWS,
+        url=f"{list_url}?{urlencode({'customer__id__exact': customer.pk})}" if list_url else None,
+    )
+    return [Section("complaints", rows, latest)]
+
+
+# --- consents and the profile's history -----------------------------------------------------------------------------
+
+
+def consent_sections(customer: Customer) -> list[Section]:
+    consents = customer_consents(customer=customer)
+    events = recent(
         customer_consent_history(customer=customer),
         changelist_url("customers_consentevent", customer__id__exact=customer.pk),
     )
-    external_ids = list(customer.external_ids.select_related("channel").order_by("channel__name"))
+    current = [
+        ChannelConsent(
+            ConsentChannel(channel).label,
+            consent,
+            changelist_url("customers_consentevent", customer__id__exact=customer.pk, channel__exact=channel),
+        )
+        for channel, consent in consents.items()
+    ]
+    return [Section("consents", current), Section("consent-history", events.rows, events)]
+
+
+def changes_section(customer: Customer) -> Section:
+    changes = recent(
+        customer_history(customer=customer), changelist_url("customers_customerchange", customer__id__exact=customer.pk)
+    )
+    rows = [
+        ChangeRow(
+            change=change,
+            action=str(ACTION_LABELS.get(change.action, change.action)),
+            actor=actor_label(change),
+            fields=field_changes(change),
+        )
+        for change in changes.rows
+    ]
+    return Section("changes", rows, changes)
+
+
+# --- points ---------------------------------------------------------------------------------------------------------
+
+
+def ledger_sections(accounts: list[Account]) -> list[Section]:
+    """The newest lots and journal lines of the customer's accounts. The journal's link opens the paginated entry
+    list filtered to these accounts."""
+    account_ids = ",".join(str(account.pk) for account in accounts)
     lots = recent(
         Lot.objects.filter(account__in=accounts).select_related("account__balance_type").order_by("-pk"),
         changelist_url("points_lot", account__in=account_ids) if accounts else None,
@@ -89,26 +236,24 @@ def customer_sections(customer: Customer, accounts: list[Account]) -> list[Secti
         .order_by("-created_at", "-pk"),
         changelist_url("points_entry", account__in=account_ids) if accounts else None,
     )
-    change_rows = [
-        ChangeRow(
-            change=change,
-            action=str(ACTION_LABELS.get(change.action, change.action)),
-            actor=actor_label(change),
-            fields=field_changes(change),
-        )
-        for change in changes.rows
-    ]
-    return [
-        Section(
-            "consents",
-            [ChannelConsent(ConsentChannel(channel).label, consent) for channel, consent in consents.items()],
-        ),
-        Section("consent-history", consent_events.rows, consent_events),
-        Section("external-ids", external_ids),
-        Section("changes", change_rows, changes),
-        Section("lots", lots.rows, lots),
-        Section("journal", entries.rows, entries),
-    ]
+    return [Section("lots", lots.rows, lots), Section("journal", entries.rows, entries)]
+
+
+# --- messages -------------------------------------------------------------------------------------------------------
+
+
+def messages_section(customer: Customer) -> Section:
+    """The registration codes sent to the customer's phone: when, through which channel, attempts, used. The codes
+    themselves are stored hashed and never shown. One query (none without a phone)."""
+    note = _("Campaign messages (SMS, email, push) will be listed here once campaigns send them.")
+    if customer.phone is None:
+        return Section("messages", [], note=note)
+    phone = customer.phone.as_e164
+    codes = recent(
+        SmsCode.objects.filter(phone=phone).select_related("channel").order_by("-created_at", "-pk"),
+        changelist_url("customers_smscode", q=phone),
+    )
+    return Section("messages", codes.rows, codes, note=note)
 
 
 def points_balances_table(customer: Customer, accounts: list[Account]) -> str:
