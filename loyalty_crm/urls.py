@@ -20,6 +20,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("admin/till/", include("staff.till.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
