@@ -293,9 +293,16 @@ def wrk(port: int, scenario_name: str, scenario: dict, args: argparse.Namespace,
         *lua_args,
     ]
     try:
-        completed = subprocess.run(
-            command, env={**os.environ, "BENCH_OUT": out_path}, capture_output=True, text=True, check=False
-        )
+        for attempt in range(3):
+            if attempt:  # a new run id: the first attempt's idempotency keys and order numbers are taken
+                command = [f"run={run}r{attempt}" if arg == f"run={run}" else arg for arg in command]
+            completed = subprocess.run(
+                command, env={**os.environ, "BENCH_OUT": out_path}, capture_output=True, text=True, check=False
+            )
+            if completed.returncode >= 0:
+                break
+            # Debian's wrk 4.1 (LuaJIT) now and then dies of SIGSEGV at exit, after the load; run the phase again.
+            print(f"wrk died of signal {-completed.returncode}; running the phase again", file=sys.stderr)
         if completed.returncode != 0:
             raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr or completed.stdout}")
         with open(out_path) as result:
