@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +74,8 @@ def admin_login(page, username: str, password: str) -> None:
 
 
 def screenshot(page, name: str) -> None:
-    """Save a key screen for the README (docs/screenshots/<name>.png)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    """Take a key screen: into docs/screenshots/<name>.png for the README when ``UPDATE_SCREENSHOTS=1``, else into
+    a temporary directory (a test run leaves the working tree as it was)."""
+    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "screens"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
