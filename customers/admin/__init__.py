@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch, Q, QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -29,7 +32,14 @@ from customers.admin.actions import CustomerActionsMixin
 from customers.admin.adjust_points import AdjustPointsMixin
 from customers.admin.common import customer_ids_with_phone, customer_link
 from customers.admin.history import ConsentEventAdmin, CustomerChangeAdmin, SmsCodeAdmin
-from customers.admin.sections import RECENT_ROWS, customer_sections, points_balances_table
+from customers.admin.sections import (
+    RECENT_ROWS,
+    Card,
+    card_accounts,
+    customer_sections,
+    points_balances_table,
+    section_kind,
+)
 from customers.exceptions import CustomerError
 from customers.forms import CustomerAdminForm
 from customers.models import Customer
@@ -145,12 +155,7 @@ class CustomerAdmin(StoreScopedAdminMixin, CustomerActionsMixin, AdjustPointsMix
         queryset = (
             self.get_queryset(request)
             .select_related("join_channel", "registration_store", "merged_into")
-            .prefetch_related(
-                Prefetch(
-                    "point_accounts",
-                    queryset=Account.objects.select_related("balance_type").order_by("balance_type"),
-                )
-            )
+            .prefetch_related(Prefetch("point_accounts", queryset=card_accounts()))
         )
         field = Customer._meta.pk if from_field is None else Customer._meta.get_field(from_field)
         try:
@@ -241,10 +246,32 @@ class CustomerAdmin(StoreScopedAdminMixin, CustomerActionsMixin, AdjustPointsMix
 
     def render_change_form(self, request: HttpRequest, context: dict, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.pk is not None:
-            context["customer_sections"] = customer_sections(
-                obj, self._accounts(obj), store_ids=staff_store_ids(request.user)
-            )
+            # the current state here; each history is a placeholder the page fills in through ``section_view``
+            context["customer_sections"] = customer_sections(Card(obj, self._accounts(obj)))
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self):
+        section = path(
+            "<path:object_id>/section/<str:name>/",
+            self.admin_site.admin_view(self.section_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_section",
+        )
+        return [section, *super().get_urls()]
+
+    def section_view(self, request: HttpRequest, object_id: str, name: str) -> TemplateResponse:
+        """One history table of the customer page, alone (the page's script puts it in place): the customer read
+        as the page reads it (store scoping applies), 404 for a customer out of reach or an unknown table."""
+        kind = section_kind(name)
+        if kind is None:
+            raise Http404(_("No such table on the customer page."))
+        customer = self.get_object(request, unquote(object_id))
+        if customer is None:
+            raise Http404(_("No such customer."))
+        if not self.has_view_or_change_permission(request, customer):
+            raise PermissionDenied
+        card = Card(customer, self._accounts(customer), store_ids=staff_store_ids(request.user))
+        section = kind.build(card)
+        return TemplateResponse(request, section.template, {"section": section})
 
     @staticmethod
     def _accounts(customer: Customer) -> list[Account]:

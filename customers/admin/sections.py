@@ -5,17 +5,25 @@ change history, lots, the journal and the messages sent.
 Each table shows its newest rows — a fixed number of queries whatever the history's size — with a link from every
 row to its own page and from the table to the full, filtered (paginated) list. ``includes/section.html`` is the
 frame of every table; ``includes/sections/<name>.html`` fills in its title, columns, row and the link to the list.
+
+``SECTIONS`` names every table and how it is built. The page (F-STAFF-4: at most ten queries) builds only the
+current state — the tier and the consents; each history is a placeholder that the page's script replaces with what
+``CustomerAdmin.section_view`` answers at ``<id>/section/<name>/``, built by the same function.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.apps import apps
-from django.db.models import Prefetch, QuerySet
+from django.db.models import DecimalField, OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
@@ -26,11 +34,11 @@ from customers.selectors import customer_consent_history, customer_consents, cus
 from orders.models import Order
 from orders.selectors import customer_orders
 from points.models import Account, Entry, Lot
-from points.selectors import points_balance
 from programmes.exceptions import ProgrammeNotFound
 from programmes.selectors import TierStatus, customer_tier_status, tier_history
 
 EXPIRING_WITHIN_DAYS = 30
+ZERO = Decimal("0.00")
 RECENT_ROWS = 20  # rows of each history on the customer page; the rest through the linked list
 SECTION_TEMPLATES = "admin/customers/customer/includes/sections"
 
@@ -95,21 +103,77 @@ def admin_url(name: str, *args: Any) -> str | None:
         return None
 
 
-def customer_sections(
-    customer: Customer, accounts: list[Account], *, store_ids: set[int] | None = None
-) -> list[Section]:
-    """What the customer page shows below the profile: a fixed number of queries whatever the history's size.
-    ``store_ids`` confines the orders to those stores (showroom staff); None: all of them."""
+@dataclass(frozen=True)
+class LazySection:
+    """A history table the page leaves out: a placeholder with the section's id that the page's script replaces
+    with what ``url`` answers (the section alone, see ``CustomerAdmin.section_view``)."""
+
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Card:
+    """What every builder reads: the customer, its accounts (prefetched) and the stores the user is confined to
+    (None: all of them)."""
+
+    customer: Customer
+    accounts: list[Account]
+    store_ids: set[int] | None = None
+
+
+@dataclass(frozen=True)
+class SectionKind:
+    build: Callable[[Card], Section]
+    lazy: bool  # a history: loaded after the page, through its own URL
+    available: Callable[[], bool] = lambda: True
+
+
+def _complaints_available() -> bool:
+    return _complaints_reader() is not None
+
+
+def _external_ids_section(card: Card) -> Section:
+    return Section("external-ids", list(card.customer.external_ids.select_related("channel").order_by("channel__name")))
+
+
+# name -> how to build it, in the page's order. The page builds the eager ones (the current state: tier, consents)
+# and leaves a placeholder for each history, so it costs a fixed, small number of queries (F-STAFF-4); each
+# history costs its own request a fixed number of queries whatever its length.
+SECTIONS: dict[str, SectionKind] = {
+    "tier": SectionKind(lambda card: tier_section(card.customer), lazy=False),
+    "tier-history": SectionKind(lambda card: tier_history_section(card.customer), lazy=True),
+    "orders": SectionKind(lambda card: orders_section(card.customer, card.store_ids), lazy=True),
+    "complaints": SectionKind(
+        lambda card: complaints_section(card.customer), lazy=True, available=_complaints_available
+    ),
+    "consents": SectionKind(lambda card: consents_section(card.customer), lazy=False),
+    "consent-history": SectionKind(lambda card: consent_history_section(card.customer), lazy=True),
+    "external-ids": SectionKind(_external_ids_section, lazy=True),
+    "changes": SectionKind(lambda card: changes_section(card.customer), lazy=True),
+    "lots": SectionKind(lambda card: lots_section(card.accounts), lazy=True),
+    "journal": SectionKind(lambda card: journal_section(card.accounts), lazy=True),
+    "messages": SectionKind(lambda card: messages_section(card.customer), lazy=True),
+}
+
+
+def section_kind(name: str) -> SectionKind | None:
+    """The section called ``name`` when the page has it (None: unknown, or its app is not installed)."""
+    kind = SECTIONS.get(name)
+    return kind if kind is not None and kind.available() else None
+
+
+def section_url(customer: Customer, name: str) -> str:
+    return reverse("admin:customers_customer_section", args=[customer.pk, name])
+
+
+def customer_sections(card: Card) -> list[Section | LazySection]:
+    """What the customer page shows below the profile: the current tier and consents built here, a placeholder
+    (with the URL answering it) for each history."""
     return [
-        tier_section(customer),
-        tier_history_section(customer),
-        orders_section(customer, store_ids),
-        *complaints_sections(customer),
-        *consent_sections(customer),
-        Section("external-ids", list(customer.external_ids.select_related("channel").order_by("channel__name"))),
-        changes_section(customer),
-        *ledger_sections(accounts),
-        messages_section(customer),
+        LazySection(name, section_url(card.customer, name)) if kind.lazy else kind.build(card)
+        for name, kind in SECTIONS.items()
+        if kind.available()
     ]
 
 
@@ -160,11 +224,11 @@ def _complaints_reader() -> Callable[..., list[Any]] | None:
     return customer_complaints
 
 
-def complaints_sections(customer: Customer) -> list[Section]:
+def complaints_section(customer: Customer) -> Section:
     """The newest complaint cases with the apology points granted on them: one query; no table without the app."""
     read = _complaints_reader()
     if read is None:
-        return []
+        return Section("complaints", [])
     cases = read(customer=customer, limit=RECENT_ROWS + 1)
     list_url = admin_url("complaints_complaintcase_changelist")
     rows = [
@@ -180,18 +244,15 @@ def complaints_sections(customer: Customer) -> list[Section]:
         more=len(cases) > RECENT_ROWS,
         url=f"{list_url}?{urlencode({'customer__id__exact': customer.pk})}" if list_url else None,
     )
-    return [Section("complaints", rows, latest)]
+    return Section("complaints", rows, latest)
 
 
 # --- consents and the profile's history -----------------------------------------------------------------------------
 
 
-def consent_sections(customer: Customer) -> list[Section]:
+def consents_section(customer: Customer) -> Section:
+    """The current consent on every channel, each linking to that channel's events: one query."""
     consents = customer_consents(customer=customer)
-    events = recent(
-        customer_consent_history(customer=customer),
-        changelist_url("customers_consentevent", customer__id__exact=customer.pk),
-    )
     current = [
         ChannelConsent(
             ConsentChannel(channel).label,
@@ -200,7 +261,15 @@ def consent_sections(customer: Customer) -> list[Section]:
         )
         for channel, consent in consents.items()
     ]
-    return [Section("consents", current), Section("consent-history", events.rows, events)]
+    return Section("consents", current)
+
+
+def consent_history_section(customer: Customer) -> Section:
+    events = recent(
+        customer_consent_history(customer=customer),
+        changelist_url("customers_consentevent", customer__id__exact=customer.pk),
+    )
+    return Section("consent-history", events.rows, events)
 
 
 def changes_section(customer: Customer) -> Section:
@@ -222,21 +291,29 @@ def changes_section(customer: Customer) -> Section:
 # --- points ---------------------------------------------------------------------------------------------------------
 
 
-def ledger_sections(accounts: list[Account]) -> list[Section]:
-    """The newest lots and journal lines of the customer's accounts. The journal's link opens the paginated entry
-    list filtered to these accounts."""
-    account_ids = ",".join(str(account.pk) for account in accounts)
+def _account_ids(accounts: list[Account]) -> str:
+    return ",".join(str(account.pk) for account in accounts)
+
+
+def lots_section(accounts: list[Account]) -> Section:
+    """The newest lots of the customer's accounts; the link opens the lot list filtered to these accounts."""
     lots = recent(
         Lot.objects.filter(account__in=accounts).select_related("account__balance_type").order_by("-pk"),
-        changelist_url("points_lot", account__in=account_ids) if accounts else None,
+        changelist_url("points_lot", account__in=_account_ids(accounts)) if accounts else None,
     )
+    return Section("lots", lots.rows, lots)
+
+
+def journal_section(accounts: list[Account]) -> Section:
+    """The newest journal lines of the customer's accounts; the link opens the paginated entry list filtered to
+    these accounts."""
     entries = recent(
         Entry.objects.filter(account__in=accounts)
         .select_related("account__balance_type", "actor_channel", "actor_user")
         .order_by("-created_at", "-pk"),
-        changelist_url("points_entry", account__in=account_ids) if accounts else None,
+        changelist_url("points_entry", account__in=_account_ids(accounts)) if accounts else None,
     )
-    return [Section("lots", lots.rows, lots), Section("journal", entries.rows, entries)]
+    return Section("journal", entries.rows, entries)
 
 
 # --- messages -------------------------------------------------------------------------------------------------------
@@ -256,12 +333,34 @@ def messages_section(customer: Customer) -> Section:
     return Section("messages", codes.rows, codes, note=note)
 
 
+def card_accounts() -> QuerySet[Account]:
+    """The customer's accounts as the page shows them, each with the points expiring within 30 days
+    (``expiring_soon``, as ``points.selectors.points_balance`` counts them) computed in the same query: prefetched
+    with the customer, the balances cost the page no query of their own."""
+    now = timezone.now()
+    expiring = (
+        Lot.objects.filter(
+            account=OuterRef("pk"),
+            state=Lot.State.ACTIVE,
+            expires_at__gt=now,
+            expires_at__lte=now + timedelta(days=EXPIRING_WITHIN_DAYS),
+        )
+        .order_by()
+        .values("account")
+        .annotate(total=Sum("remaining"))
+        .values("total")
+    )
+    return (
+        Account.objects.select_related("balance_type")
+        .annotate(expiring_soon=Coalesce(Subquery(expiring), Value(ZERO), output_field=DecimalField()))
+        .order_by("balance_type")
+    )
+
+
 def points_balances_table(customer: Customer, accounts: list[Account]) -> str:
-    """Per balance type: available / pending / held / debt / expiring within 30 days (F-STAFF-2)."""
-    balances = [
-        (account.balance_type, points_balance(customer=customer, balance_type=account.balance_type.code))
-        for account in accounts
-    ]
+    """Per balance type: available / pending / held / debt / expiring within 30 days (F-STAFF-2). ``accounts``
+    come from ``card_accounts``."""
+    balances = [(account.balance_type, account) for account in accounts]
     if not balances:
         return format_html("<p>{}</p>", _("No points yet."))
     account_ids = ",".join(str(account.pk) for account in accounts)

@@ -24,6 +24,7 @@ from customers.tests.factories import (
     NonMemberFactory,
     StoreFactory,
 )
+from customers.tests.test_admin_card import with_sections
 from integrations.tests.factories import ChannelFactory
 from points.models import Account, Entry, Lot
 from points.services import points_accrue
@@ -202,7 +203,7 @@ def page_queries(client, customer) -> tuple[int, str]:
     with CaptureQueriesContext(connection) as queries:
         response = client.get(change_url(customer))
     assert response.status_code == 200
-    return len(queries), response.content.decode()
+    return len(queries), with_sections(client, response.content.decode())  # the page's queries; its histories too
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="seeds the journal with PostgreSQL SQL")
@@ -221,9 +222,8 @@ def test_customer_page_with_1000_journal_entries_costs_a_bounded_number_of_queri
         consent_set(customer=big, channel=ConsentChannel.EMAIL, granted=number % 2 == 0, source="admin", actor=staff)
     assert Entry.objects.filter(account__customer=big).count() == 1000
 
-    # session, user, customer (+ its channel, store, merge target), its accounts, consents, change history,
-    # consent history, external ids, lots, journal, content type (cached once per process), store choices,
-    # merged duplicates, 2 per balance type (points_balance)
+    # the page alone (its histories come from their own URLs, customers/tests/test_admin_card.py): session, user,
+    # customer (+ its channel, store, merge target), its accounts, tier, consents, store choices, merged duplicates
     with django_assert_max_num_queries(22):  # 20 + 2 per balance type (customers/tests/test_admin_card.py)
         response = admin_client.get(change_url(big))
     small_queries, _ = page_queries(admin_client, small)
@@ -253,7 +253,7 @@ def test_customer_page_shows_profile_consents_ids_history_lots_and_journal(admin
     accrue(customer, 100)
 
     response = admin_client.get(change_url(customer))
-    html = response.content.decode()
+    html = with_sections(admin_client, response.content.decode())
 
     assert response.status_code == 200
     for heading in ("Profile", "Business", "Membership", "Points", "Consents", "Consent history", "External ids",

@@ -103,6 +103,10 @@ def test_an_operator_grants_apology_points_over_budget_and_a_manager_approves_th
     # The customer's balance shows the points.
     page.goto(f"/admin/customers/customer/{customer.pk}/change/")
     assert "400.00" in page.locator("#content-main").inner_text()
+    # … and the page's script has put its histories in place: the case, with the points issued on it.
+    complaints = page.locator("#complaints-group table")
+    complaints.wait_for()
+    assert "400" in complaints.inner_text()
     account = Account.objects.get(customer=customer)
     assert account.available == Decimal("400.00")
     assert points_reconcile() == []
