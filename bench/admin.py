@@ -10,6 +10,7 @@ median over one full COUNT(*) of the table it lists, measured in the same run.
   search phone        ?q=8 926 123-45-67                                 an existing phone typed in another format
   search name         ?q=<--name>                                        part of a name (default "Кудряв")
   customer card       /admin/customers/customer/<id>/change/             a member with orders and a ledger
+  card tables         /admin/customers/customer/<id>/section/<name>/     its orders, lots and journal (loaded lazily)
   lots by state       /admin/points/lot/?<state filter>=expired
   entries by kind     /admin/points/entry/?<kind filter>=redeem
   orders store+date   /admin/orders/order/?<store filter>&<date filter>  the biggest store, past 7 days
@@ -186,6 +187,11 @@ def pages(user, args) -> tuple[list[tuple[str, str, str]], Customer]:
         (f"customers, search phone '{phone}'", f"{customers}?{urlencode({'q': phone})}", "customers_customer"),
         (f"customers, search name '{args.name}'", f"{customers}?{urlencode({'q': args.name})}", "customers_customer"),
         (f"customer card #{customer.pk}", f"{customers}{customer.pk}/change/", "customers_customer"),
+        # the card's history tables, each fetched by the page after it loads
+        *(
+            (f"card table: {name}", f"{customers}{customer.pk}/section/{name}/", table)
+            for name, table in (("orders", "orders_order"), ("lots", "points_lot"), ("journal", "points_entry"))
+        ),
         ("lots, state expired", f"/admin/points/lot/?{urlencode(lots)}", "points_lot"),
         ("entries, kind redeem", f"/admin/points/entry/?{urlencode(entries)}", "points_entry"),
         (f"orders, store {store.code} + past 7 days", f"/admin/orders/order/?{urlencode(orders)}", "orders_order"),
