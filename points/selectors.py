@@ -25,6 +25,11 @@ class Balance:
     expiring_within_days: int
 
 
+def lots_expiring_within(days: int, now: datetime) -> QuerySet[Lot]:
+    """Active lots whose points expire within ``days`` of ``now``: what "expiring soon" counts everywhere."""
+    return Lot.objects.filter(state=Lot.State.ACTIVE, expires_at__gt=now, expires_at__lte=now + timedelta(days=days))
+
+
 def points_balance(
     *, customer: Customer, balance_type: str | None = None, expiring_within_days: int = 30, now: datetime | None = None
 ) -> Balance:
@@ -35,12 +40,9 @@ def points_balance(
     if account is None:
         return Balance(balance_type, ZERO, ZERO, ZERO, ZERO, ZERO, expiring_within_days)
     expiring = (
-        Lot.objects.filter(
-            account=account,
-            state=Lot.State.ACTIVE,
-            expires_at__gt=now,
-            expires_at__lte=now + timedelta(days=expiring_within_days),
-        ).aggregate(total=Sum("remaining"))["total"]
+        lots_expiring_within(expiring_within_days, now)
+        .filter(account=account)
+        .aggregate(total=Sum("remaining"))["total"]
         or ZERO
     )
     return Balance(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -34,6 +33,7 @@ from customers.selectors import customer_consent_history, customer_consents, cus
 from orders.models import Order
 from orders.selectors import customer_orders
 from points.models import Account, Entry, Lot
+from points.selectors import lots_expiring_within
 from programmes.exceptions import ProgrammeNotFound
 from programmes.selectors import TierStatus, customer_tier_status, tier_history
 
@@ -339,12 +339,8 @@ def card_accounts() -> QuerySet[Account]:
     with the customer, the balances cost the page no query of their own."""
     now = timezone.now()
     expiring = (
-        Lot.objects.filter(
-            account=OuterRef("pk"),
-            state=Lot.State.ACTIVE,
-            expires_at__gt=now,
-            expires_at__lte=now + timedelta(days=EXPIRING_WITHIN_DAYS),
-        )
+        lots_expiring_within(EXPIRING_WITHIN_DAYS, now)
+        .filter(account=OuterRef("pk"))
         .order_by()
         .values("account")
         .annotate(total=Sum("remaining"))
