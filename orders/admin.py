@@ -32,14 +32,13 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from core.actors import Actor
-from core.admin import ReadOnlyAdmin, YesNoFilter
+from core.admin import PlannerEstimatePaginator, ReadOnlyAdmin, YesNoFilter
 from core.exceptions import ApplicationError
 from customers.models import Customer
 from customers.phones import phone_or_none
 from orders.forms import AttachCustomerForm, DeliverForm, LineChoice, LinesForm, StaffOperationForm, operation_key
 from orders.models import Order, OrderEvent, OrderLine, Payment
 from orders.services import order_attach_customer, order_cancel, order_deliver, order_return
-from points.admin import PlannerEstimatePaginator
 from points.models import Allocation, Entry, Lot
 from staff.admin_scoping import StoreScopedAdminMixin
 

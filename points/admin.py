@@ -11,56 +11,21 @@ format, an operation key).
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import EmptyResultSet
-from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.phonenumber import PhoneNumber
 from phonenumber_field.phonenumber import to_python as phone_parse
 
-from core.admin import EstimatedCountPaginator, ReadOnlyAdmin
+from core.admin import PlannerEstimatePaginator, ReadOnlyAdmin
 from customers.models import Customer
 from points.exceptions import PointsError
 from points.models import Account, Allocation, BalanceReset, BalanceType, Entry, Hold, Lot, LotLifetime
 from points.services import points_reset_cancel, points_reset_preview, points_reset_run, points_reset_schedule
-
-
-class PlannerEstimatePaginator(EstimatedCountPaginator):
-    """Besides the unfiltered list's table estimate (``EstimatedCountPaginator``): a filtered list that PostgreSQL's
-    planner expects to hold many rows (lots in state "active", journal lines of kind "accrue") shows the planner's
-    estimate instead of counting millions of matching rows; a filtered list expected to be short is counted
-    exactly, as is everything off PostgreSQL."""
-
-    @cached_property
-    def count(self) -> int:
-        query = getattr(self.object_list, "query", None)
-        if connection.vendor == "postgresql" and query is not None and query.where:
-            estimate = planner_rows(self.object_list)
-            if estimate >= self.exact_below:
-                return estimate
-        return super().count
-
-
-def planner_rows(queryset: QuerySet) -> int:
-    """How many rows PostgreSQL's planner expects ``queryset`` to return (``EXPLAIN``: planned, not run)."""
-    try:
-        sql, params = queryset.order_by().values("pk").query.sql_with_params()
-    except EmptyResultSet:  # a filter that can match nothing (``.none()``, an empty ``IN``): no query needed
-        return 0
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0]
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def phone_e164(text: str) -> str | None:

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.admin import EstimatedCountPaginator
 from core.roles import CRM_MANAGER, SHOWROOM_STAFF, roles_sync
 from customers.tests.factories import CustomerFactory
-from points.admin import EstimatedCountPaginator
 from points.models import BalanceReset, BalanceType, Entry, Hold, Lot, LotLifetime
 from points.services import points_accrue, points_hold, points_redeem, points_reset_schedule
 from points.tests.helpers import D, assert_consistent, buckets, key
