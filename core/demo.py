@@ -349,6 +349,9 @@ def demo_data_load() -> DemoSummary:
     summary.created.extend(
         demo_orders_load(now=timezone.now(), site=channels[SITE], showroom=channels[SHOWROOM], store=stores[KHIMKI])
     )
+    from staff.demo import demo_staff_load  # staff builds on every other app's demo data
+
+    summary.created.extend(demo_staff_load(actor=staff))
     return summary
 
 

@@ -62,8 +62,9 @@ def test_loading_twice_creates_everything_once():
 
     second = demo_data_load()
 
-    # admin, channels, API key, stores, catalogue, two rule sets, a promotion, customers, two orders
-    assert len(first.created) == 1 + 3 + 1 + 3 + 1 + 2 + 1 + 32 + 2
+    # admin, channels, API key, stores, catalogue, two rule sets, a promotion, customers, two orders, four staff
+    # users and the complaints budget
+    assert len(first.created) == 1 + 3 + 1 + 3 + 1 + 2 + 1 + 32 + 2 + 4 + 1
     assert second.created == []
     assert row_counts() == counts
     assert points_reconcile() == []

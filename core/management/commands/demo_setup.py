@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from core.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_USERNAME, DEMO_SITE_API_KEY, demo_data_load
+from staff.demo import DEMO_STAFF, DEMO_STAFF_PASSWORD
 
 
 class Command(BaseCommand):
@@ -23,4 +24,6 @@ class Command(BaseCommand):
                 f"Admin: http://127.0.0.1:8000/admin/  login: {DEMO_ADMIN_USERNAME}  password: {DEMO_ADMIN_PASSWORD}"
             )
         )
+        users = ", ".join(f"{username} ({role})" for username, role, _stores in DEMO_STAFF)
+        self.stdout.write(f"Staff, password {DEMO_STAFF_PASSWORD!r}: {users}; the seller works in Showroom Khimki")
         self.stdout.write(f"API docs: http://127.0.0.1:8000/api/docs/  demo site API key: {DEMO_SITE_API_KEY}")
