@@ -35,7 +35,10 @@ def _clear_cache() -> None:
     # Throttle counters live in the cache; a test must not inherit another's.
     from django.core.cache import cache
 
+    from integrations.selectors import api_keys_cache_clear
+
     cache.clear()
+    api_keys_cache_clear()  # a key's id from another test's rolled-back data must not be trusted
 
 
 @pytest.fixture

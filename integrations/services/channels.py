@@ -61,9 +61,12 @@ def api_key_issue(
 
 def api_key_revoke(*, api_key: ApiKey, revoked_by: AbstractBaseUser | None = None) -> ApiKey:
     """Revoke at once; revoking an already revoked key changes nothing (first revocation is kept)."""
+    from integrations.selectors import api_keys_forget  # the selectors hash keys with this module
+
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_by=revoked_by
     )
+    api_keys_forget()  # this worker refuses the key at once; the others within API_KEY_CACHE_SECONDS
     api_key.refresh_from_db(fields=["revoked_at", "revoked_by"])
     return api_key
 

@@ -161,3 +161,72 @@ def test_throttle_budget_renews_in_the_next_window(channel_client, monkeypatch):
     assert first_window == [200, 200, 429]
     assert int(throttled["Retry-After"]) == 15
     assert next_window == [200, 200, 429]
+
+
+def _key_lookups(queries) -> list[str]:
+    return [query["sql"] for query in queries.captured_queries if 'FROM "integrations_apikey"' in query["sql"]]
+
+
+@pytest.mark.django_db
+def test_a_worker_looks_a_key_up_once_then_trusts_it_for_a_few_seconds():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    issued = api_key_issue(channel=ChannelFactory(scopes=["customers:read"]), name="till")
+    client = client_with(f"Bearer {issued.raw_key}")
+
+    with CaptureQueriesContext(connection) as first:
+        assert client.get(URL).status_code == 200
+    with CaptureQueriesContext(connection) as second:
+        assert client.get(URL).status_code == 200
+
+    assert len(_key_lookups(first)) == 1
+    assert _key_lookups(second) == []
+
+
+@pytest.mark.django_db
+def test_a_key_revoked_in_this_process_is_refused_at_once():
+    issued = api_key_issue(channel=ChannelFactory(scopes=["customers:read"]), name="till")
+    client = client_with(f"Bearer {issued.raw_key}")
+    assert client.get(URL).status_code == 200
+
+    api_key_revoke(api_key=issued.api_key)
+
+    response = client.get(URL)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "api_key_revoked"
+
+
+@pytest.mark.django_db
+def test_a_channel_deactivated_in_this_process_is_refused_at_once():
+    channel = ChannelFactory(scopes=["customers:read"])
+    client = client_with(f"Bearer {api_key_issue(channel=channel, name='till').raw_key}")
+    assert client.get(URL).status_code == 200
+
+    channel.is_active = False
+    channel.save()
+
+    assert client.get(URL).json()["error"]["code"] == "channel_inactive"
+
+
+@pytest.mark.django_db
+def test_a_revocation_made_by_another_process_counts_within_the_cache_lifetime(monkeypatch, settings):
+    import integrations.selectors as selectors
+
+    settings.API_KEY_CACHE_SECONDS = 5
+    issued = api_key_issue(channel=ChannelFactory(scopes=["customers:read"]), name="till")
+    client = client_with(f"Bearer {issued.raw_key}")
+    clock = [1000.0]
+    monkeypatch.setattr(selectors.time, "monotonic", lambda: clock[0])
+    assert client.get(URL).status_code == 200
+    # Another process revokes: no signal reaches this one (an UPDATE, as another worker's change looks from here).
+    from django.utils import timezone
+
+    ApiKey.objects.filter(pk=issued.api_key.pk).update(revoked_at=timezone.now())
+
+    clock[0] += 4
+    still_trusted = client.get(URL).status_code
+    clock[0] += 2
+    refused = client.get(URL).status_code
+
+    assert (still_trusted, refused) == (200, 401)

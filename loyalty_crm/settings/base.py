@@ -116,6 +116,9 @@ STORAGES = {
 # --- Loyalty programme ----------------------------------------------------------------------
 LOYALTY_CURRENCY = env("LOYALTY_CURRENCY", default="RUB")
 # How long a channel's Idempotency-Key is remembered (F-INT-2).
+# How long a worker trusts an API key (and its channel) it has looked up: a key revoked or a channel changed in
+# another process takes effect within this many seconds (at once in the process that changed it); 0: no cache.
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
 IDEMPOTENCY_KEY_TTL = timedelta(days=env.int("IDEMPOTENCY_KEY_TTL_DAYS", default=7))
 # How long a retry waits for the first request with its key to finish before answering 409.
 IDEMPOTENCY_WAIT_SECONDS = env.float("IDEMPOTENCY_WAIT_SECONDS", default=5.0)
