@@ -32,10 +32,8 @@ import argparse
 import http.client
 import itertools
 import json
-import math
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,13 +58,14 @@ from rest_framework.renderers import JSONRenderer  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _http import REDIS_URL, cpu_seconds, free_port, gunicorn_stop, percentile, redis_answers  # noqa: E402
 from _rulebook import rulebook_create  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/api/v1/carts/calculate"
 GOAL_P99_MS = 25.0
 GOAL_RATE = 100
-REDIS_URL = "redis://127.0.0.1:6379"
+
 # --- the scenario --------------------------------------------------------------------------------------------
 
 
@@ -115,12 +114,6 @@ def scenario_create() -> dict:
 
 
 # --- measuring -----------------------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest rank."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def timed(operation, count: int) -> list[float]:
@@ -183,21 +176,6 @@ def in_process(scenario: dict, count: int) -> dict[str, dict]:
 # --- gunicorn and the open-loop client ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def redis_answers() -> bool:
-    try:
-        import redis
-
-        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping())
-    except Exception:
-        return False
-
-
 def database_url() -> str:
     db = connection.settings_dict
     user = quote(db["USER"] or "")
@@ -227,17 +205,6 @@ def gunicorn_start(port: int, worker_class: str, threads: int, log_file) -> subp
     return subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
     )
-
-
-def gunicorn_stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)  # the master and its workers: their own session
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def post(conn: http.client.HTTPConnection, body: bytes, headers: dict) -> int:
@@ -314,18 +281,6 @@ def server_durations(log_path: str, offset: int) -> list[float]:
             if record.get("path") == PATH and "duration_ms" in record:
                 durations.append(float(record["duration_ms"]))
     return durations
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU time used so far by these processes (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def server_pids(process: subprocess.Popen) -> tuple[list[int], list[int]]:
