@@ -33,6 +33,7 @@ from integrations.services.idempotency import (
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
+PATH_MAX_LENGTH = IdempotencyKey._meta.get_field("path").max_length
 
 
 def request_fingerprint(request: Request) -> str:
@@ -96,7 +97,9 @@ def idempotent(required: bool = True) -> Callable:
                 channel=request_channel(request),
                 key=key,
                 method=request.method,
-                path=escape_uri_path(request.path),  # a NUL (%00) in the path cannot be stored as text
+                # Escaped (a NUL, %00, cannot be stored as text) and cut to the column: the path is only shown
+                # (the fingerprint tells requests apart), and a long non-ASCII one triples in length when escaped.
+                path=escape_uri_path(request.path)[:PATH_MAX_LENGTH],
                 fingerprint=request_fingerprint(request),
             )
             if claim.outcome is ClaimOutcome.REPLAY:

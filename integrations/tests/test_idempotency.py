@@ -85,6 +85,18 @@ def test_malformed_key_is_refused(api, key):
 
 
 @pytest.mark.django_db
+def test_a_path_longer_than_its_column_once_escaped_is_stored_cut(api):
+    number = "Ω" * 100  # 200 bytes, 600 characters escaped
+
+    response = api.post(f"/api/v1/reservations/{number}/fulfil", {}, format="json", HTTP_IDEMPOTENCY_KEY="long")
+
+    record = IdempotencyKey.objects.get(key="long")
+    assert response.status_code == 404
+    assert record.path.startswith("/api/v1/reservations/%CE%A9")
+    assert len(record.path) == IdempotencyKey._meta.get_field("path").max_length
+
+
+@pytest.mark.django_db
 def test_keys_are_scoped_per_channel(api, channel_client):
     other = channel_client(ChannelFactory(scopes=["customers:write"]))
     post(api)

@@ -1,7 +1,7 @@
 """Production: every secret and service address comes from the environment; nothing insecure is defaulted."""
 
 from .base import *  # noqa: F403
-from .base import DATABASES, LOGGING, MIDDLEWARE, env
+from .base import DATABASES, LOGGING, MIDDLEWARE, database_prepared_statements, env
 
 SECRET_KEY = env("SECRET_KEY")
 DEBUG = False
@@ -12,6 +12,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 DATABASES["default"] = env.db("DATABASE_URL")
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+database_prepared_statements(DATABASES["default"], default=True)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = False
 # Throttle counters must be shared by every gunicorn worker: a Redis cache (the broker's by default).

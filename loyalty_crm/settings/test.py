@@ -5,10 +5,11 @@ silently move the test suite off PostgreSQL.
 """
 
 from .base import *  # noqa: F403
-from .base import DATABASES, env
+from .base import DATABASES, database_prepared_statements, env
 
 DATABASES["default"] = env.db("TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/loyalty_crm")
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+database_prepared_statements(DATABASES["default"], default=True)  # as in production
 
 # Tests never talk to a broker: tasks run in-process unless a test wires one up itself.
 CELERY_BROKER_URL = None
