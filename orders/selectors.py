@@ -95,6 +95,36 @@ def order_prefetch(orders: list[Order]) -> None:
         order.loaded_payments = []
 
 
+def order_loaded(order: Order, lines: list[OrderLine], payments: list[Payment]) -> Order:
+    """An order a service has just written, with its lines and payments as ``order_prefetch`` would load them —
+    from the rows the service holds, so its answer needs no query: ``lines`` are all the order's lines (a
+    delivery's: those it delivered) with their lots (``lines_lots_load``) and deliveries, ``payments`` all its
+    payments."""
+    order.loaded_lines = sorted(lines, key=lambda line: (line.line_number, line.part))
+    order.loaded_payments = sorted(payments, key=lambda payment: (payment.paid_at, payment.pk))
+    return order
+
+
+def lines_lots_load(lines: list[OrderLine]) -> None:
+    """Attach to ``lines`` their lots as ``line_points_status`` reads them (state, and where a merge moved them),
+    in one narrow query: the rows the ledger wrote are not the ones the lines hold — except those it handed back
+    (``lot_fresh``: a lot the ledger just unlocked, not moved by a merge)."""
+    lot_ids = {line.lot_id for line in lines if line.lot_id is not None and not getattr(line, "lot_fresh", False)}
+    if not lot_ids:
+        return
+    lots = {}
+    for pk, state, moved_to_id, moved_state in Lot.objects.filter(pk__in=lot_ids).values_list(
+        "pk", "state", "moved_to_id", "moved_to__state"
+    ):
+        lot = Lot(pk=pk, state=state, moved_to_id=moved_to_id)
+        if moved_to_id is not None:
+            lot.moved_to = Lot(pk=moved_to_id, state=moved_state)
+        lots[pk] = lot
+    for line in lines:
+        if line.lot_id in lots:
+            line.lot = lots[line.lot_id]
+
+
 def order_deliveries(order: Order) -> list[tuple[Order, list[OrderLine]]]:
     """The delivery sub-orders of a loaded order (``order_prefetch``) with the lines each delivered, oldest
     first. No query: a delivery is known through the lines it delivered."""

@@ -131,7 +131,8 @@ class OrderPathApi(APIView):
 def _order(request: Request, number: str, *, parent: bool = False) -> Order:
     """The order named by the path (and ``?source``), for a service to lock and change; with ``parent``, a
     delivery's number names the order it delivered (a payment or a customer belongs to the order)."""
-    order = Order.objects.filter(channel=_source(request), number=number).first()
+    # Only what is needed to name it: the service locks and reads it again.
+    order = Order.objects.filter(channel=_source(request), number=number).only("pk", "kind", "parent_id").first()
     if order is None:
         raise OrderNotFound(extra={"number": number})
     if parent and order.kind == Order.Kind.DELIVERY:
@@ -140,7 +141,10 @@ def _order(request: Request, number: str, *, parent: bool = False) -> Order:
 
 
 def _answer(order: Order, status_code: int = status.HTTP_200_OK) -> Response:
-    return Response(order_answer(order_reload(order_id=order.pk)), status=status_code)
+    """The order as a service left it: loaded already (``order_loaded``) or read again."""
+    if getattr(order, "loaded_lines", None) is None:
+        order = order_reload(order_id=order.pk)
+    return Response(order_answer(order), status=status_code)
 
 
 def _not_merged(customer: Customer) -> Customer:

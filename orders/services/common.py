@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
 from django.db.models import Max
 
 from core.actors import Actor
@@ -50,11 +51,12 @@ def request_fingerprint(**arguments) -> str:
 def order_lock(order_id: int) -> Order:
     """The order, row-locked for the rest of the transaction: every change of one order queues here, before any
     ledger lock (always order first, then accounts — no deadlock)."""
-    if not Order.objects.select_for_update().filter(pk=order_id).values_list("pk", flat=True):
+    if not Order.objects.select_for_update().filter(pk=order_id).order_by().values_list("pk", flat=True):
         raise OrderNotFound()
     # Read in a statement of its own, after the lock: a locking query that waited re-checks only the locked row,
     # so a customer attached meanwhile would come back as an id without its row.
-    return Order.objects.select_related("customer").get(pk=order_id)
+    # With its channel and store: a delivery copies them, and the answer shows their codes.
+    return Order.objects.select_related("customer", "channel", "store").get(pk=order_id)
 
 
 def event_claim(
@@ -70,12 +72,7 @@ def event_claim(
 ) -> tuple[OrderEvent, bool]:
     """(event, True) when ``operation_key`` was used before for the same change — the caller replays it —, or a
     new event. The same key for another change is ``order_operation_conflict``. Under the order lock."""
-    existing = OrderEvent.objects.filter(operation_key=operation_key).first()
-    if existing is not None:
-        if existing.fingerprint != fingerprint_ or existing.order_id != order.pk:
-            raise OperationConflict()
-        return existing, True
-    event = OrderEvent.objects.create(
+    event = OrderEvent(
         order=order,
         kind=kind,
         operation_key=operation_key,
@@ -86,7 +83,42 @@ def event_claim(
         lines=lines or [],
         created_at=at,
     )
+    if connection.vendor == "postgresql" and insert_unless_taken(event):
+        return event, False
+    existing = OrderEvent.objects.filter(operation_key=operation_key).first()
+    if existing is not None:
+        if existing.fingerprint != fingerprint_ or existing.order_id != order.pk:
+            raise OperationConflict()
+        return existing, True
+    event.save(force_insert=True)
     return event, False
+
+
+INSERT_SQL = "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING RETURNING {pk}"
+
+
+def insert_unless_taken(instance) -> bool:
+    """Insert ``instance`` (PostgreSQL) unless a unique key of it is taken — by a committed row or a concurrent
+    one, waited for —, in one statement: no query before to look, no savepoint to catch the violation. False if
+    taken (nothing written). Values prepared as the ORM's insert prepares them (``pre_save``: auto dates)."""
+    meta = instance._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    sql = INSERT_SQL.format(
+        table=meta.db_table,
+        columns=", ".join(f'"{field.column}"' for field in fields),
+        values=", ".join(["%s"] * len(fields)),
+        pk=meta.pk.column,
+    )
+    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    instance.pk = row[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return True
 
 
 def ledger_key(event: OrderEvent, suffix: str) -> str:
@@ -100,10 +132,14 @@ def share(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
     return (total * part / whole).quantize(CENT, rounding=ROUND_DOWN)
 
 
-def lines_take(order: Order, requested: list[LineRequest], statuses: set[str], wrong_status) -> list[tuple]:
-    """The order's line parts that ``requested`` names, as (part, quantity taken), in line order. A line number the
-    order lacks is ``order_line_unknown``; one with nothing in ``statuses`` raises ``wrong_status``; a quantity
-    above what is left in them ``order_line_quantity_exceeded`` — each naming the request's field."""
+def lines_take(
+    order: Order, requested: list[LineRequest], statuses: set[str], wrong_status, *, deliveries: bool = False
+) -> tuple[list[tuple], list[OrderLine]]:
+    """The order's line parts that ``requested`` names, as (part, quantity taken), in line order, and every line of
+    the order as read (for its status: ``order_status_refresh``). A line number the order lacks is
+    ``order_line_unknown``; one with nothing in ``statuses`` raises ``wrong_status``; a quantity above what is left
+    in them ``order_line_quantity_exceeded`` — each naming the request's field. ``deliveries``: the lines come
+    with their delivery sub-orders (for an answer built from them: ``order_answered``)."""
     if not requested:
         raise OrderInvalid(fields={"lines": [{"code": "empty", "message": "Name at least one line."}]})
     seen = set()
@@ -114,8 +150,13 @@ def lines_take(order: Order, requested: list[LineRequest], statuses: set[str], w
             )
         seen.add(request.line_number)
     by_number: dict[int, list[OrderLine]] = defaultdict(list)
-    for line in order.lines.filter(line_number__in=seen).order_by("line_number", "part"):
+    lines = order.lines.select_related("delivery") if deliveries else order.lines.all()
+    held = list(lines.order_by("line_number", "part"))  # all of them: a handful, in the same one query
+    for line in held:
         by_number[line.line_number].append(line)
+    for parts in by_number.values():
+        for line in parts:  # every part of the number is here: a split needs no query for the next part
+            line.last_part = parts[-1].part
     taken = []
     for index, request in enumerate(requested):
         parts = by_number.get(request.line_number)
@@ -137,24 +178,33 @@ def lines_take(order: Order, requested: list[LineRequest], statuses: set[str], w
             quantity = min(line.quantity, wanted)
             taken.append((line, quantity))
             wanted -= quantity
-    return taken
+    return taken, held
 
 
-def line_split(line: OrderLine, quantity: Decimal, event: OrderEvent) -> OrderLine:
+def line_split(
+    line: OrderLine, quantity: Decimal, event: OrderEvent, last_parts: dict[int, int] | None = None
+) -> OrderLine:
     """Split ``quantity`` off ``line`` into a new part with its shares of the amount and points; a pending lot is
     split with it (the part's points go their own way), an unlocked one is shared (a partial return takes back
-    the part's share of it)."""
+    the part's share of it). ``last_parts``: the highest part of each line number, when known (``lines_take``)."""
     if quantity >= line.quantity:
         return line
     amount = share(line.amount, quantity, line.quantity)
     redeemed = min(share(line.points_redeemed, quantity, line.quantity), amount)
     earned = share(line.points_to_earn, quantity, line.quantity)
-    last = OrderLine.objects.filter(order_id=line.order_id, line_number=line.line_number).aggregate(m=Max("part"))["m"]
+    last = (last_parts or {}).get(line.line_number)
+    if last is None:
+        last = OrderLine.objects.filter(order_id=line.order_id, line_number=line.line_number).aggregate(m=Max("part"))[
+            "m"
+        ]
+    if last_parts is not None:
+        last_parts[line.line_number] = last + 1
+    # By ids: the related rows are not loaded, and reading them would cost a query each.
     part = OrderLine.objects.create(
         order_id=line.order_id,
         line_number=line.line_number,
         part=last + 1,
-        split_from=line.split_from or line,
+        split_from_id=line.split_from_id or line.pk,
         sku=line.sku,
         name=line.name,
         category=line.category,
@@ -167,9 +217,9 @@ def line_split(line: OrderLine, quantity: Decimal, event: OrderEvent) -> OrderLi
         points_redeemed=redeemed,
         points_to_earn=earned,
         status=line.status,
-        delivery=line.delivery,
-        lot=line.lot,
-        redemption=line.redemption,
+        delivery_id=line.delivery_id,
+        lot_id=line.lot_id,
+        redemption_id=line.redemption_id,
         points_unlocked=line.points_unlocked,
         delivered_at=line.delivered_at,
         closed_at=line.closed_at,
@@ -188,31 +238,67 @@ def line_split(line: OrderLine, quantity: Decimal, event: OrderEvent) -> OrderLi
             part.lot = operation.lot
         else:
             part.lot = None
-        part.save(update_fields=["lot"])
+        lines_update([part], ["lot"])
     line.quantity -= quantity
     line.amount -= amount
     line.points_redeemed -= redeemed
     line.points_to_earn -= earned
-    line.save(update_fields=["quantity", "amount", "points_redeemed", "points_to_earn"])
+    lines_update([line], ["quantity", "amount", "points_redeemed", "points_to_earn"])
     return part
 
 
 def lines_split(taken: list[tuple[OrderLine, Decimal]], event: OrderEvent) -> list[OrderLine]:
-    return [line_split(line, quantity, event) for line, quantity in taken]
+    known = [line for line, _quantity in taken if hasattr(line, "last_part")]
+    last_parts = {line.line_number: line.last_part for line in known} if len(known) == len(taken) else None
+    return [line_split(line, quantity, event, last_parts) for line, quantity in taken]
+
+
+LINES_UPDATE_SQL = (
+    "UPDATE orders_orderline AS line SET {sets} FROM (VALUES {rows}) AS v (id, {names}) WHERE line.id = v.id"
+)
+
+
+def lines_update(lines: list[OrderLine], fields: list[str]) -> None:
+    """``OrderLine.objects.bulk_update(lines, fields)`` as one plain statement on PostgreSQL: the ORM's CASE/WHEN
+    per line and field costs more to build than the order's ledger work (the lots: ``journal.lots_update``)."""
+    if not lines:
+        return
+    if connection.vendor != "postgresql":
+        OrderLine.objects.bulk_update(lines, fields)
+        return
+    model_fields = [OrderLine._meta.get_field(name) for name in fields]
+    columns = [field.column for field in model_fields]
+    row = "(%s::bigint, " + ", ".join(f"%s::{field.cast_db_type(connection)}" for field in model_fields) + ")"
+    parameters = []
+    for line in lines:
+        parameters.append(line.pk)
+        parameters.extend(field.get_db_prep_save(getattr(line, field.attname), connection) for field in model_fields)
+    sql = LINES_UPDATE_SQL.format(
+        sets=", ".join(f'"{column}" = v."{column}"' for column in columns),
+        rows=", ".join([row] * len(lines)),
+        names=", ".join(f'"{column}"' for column in columns),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, parameters)
 
 
 def points_unlock_lines(lines: list[OrderLine], event: OrderEvent, actor: Actor) -> list[OrderLine]:
     """Make the lines' pending points spendable; the lines that were unlocked."""
     locked = [line for line in lines if line.lot_id is not None and not line.points_unlocked]
     if locked:
-        points_unlock(
+        operations = points_unlock(
             lot_ids=[line.lot_id for line in locked],
             operation_key=ledger_key(event, "unlock"),
             actor=actor,
             now=event.created_at,
         )
+        # The lots as the ledger left them, for the answer (``lines_lots_load`` reads the others).
+        after = {lot.pk: lot for operation in operations for lot in operation.lots}
         for line in locked:
             line.points_unlocked = True
+            if line.lot_id in after:
+                line.lot = after[line.lot_id]
+                line.lot_fresh = True
     return locked
 
 
@@ -267,9 +353,12 @@ def purchase_count(order: Order, lines: list[OrderLine], event: OrderEvent, sign
     )
 
 
-def order_status_refresh(order: Order) -> None:
-    """The order's status from its lines' (F-ORD-1)."""
-    statuses = set(order.lines.values_list("status", flat=True))
+def order_status_refresh(order: Order, lines: list[OrderLine] | None = None) -> None:
+    """The order's status from its lines' (F-ORD-1): ``lines`` when the caller holds all of them, else read."""
+    if lines is not None:
+        statuses = {line.status for line in lines}
+    else:
+        statuses = set(order.lines.values_list("status", flat=True))
     live = statuses - {OrderLine.Status.CANCELLED}
     if not live:
         status = Order.Status.CANCELLED

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -19,12 +20,15 @@ from orders.exceptions import (
     ReasonRequired,
 )
 from orders.models import ZERO, Order, OrderEvent, OrderLine
+from orders.selectors import lines_lots_load, order_loaded
 from orders.services.common import (
     LineRequest,
     event_claim,
+    insert_unless_taken,
     ledger_key,
     lines_split,
     lines_take,
+    lines_update,
     order_lock,
     order_status_refresh,
     points_reverse_lines,
@@ -66,15 +70,16 @@ def order_deliver(
         )
         if replayed:
             return event.result
-        taken = lines_take(order, lines, {OrderLine.Status.PLACED}, OrderLineNotPlaced)
+        taken, held = lines_take(order, lines, {OrderLine.Status.PLACED}, OrderLineNotPlaced)
         delivered = lines_split(taken, event)
         channel = actor.channel or order.channel
         delivery = delivery_create(order, number or _delivery_number(order, channel), delivered, actor, delivered_at)
         lines_deliver(order, delivered, delivery, event, actor)
         event.result = delivery
-        event.save(update_fields=["result"])
-        order_status_refresh(order)
-        return delivery
+        OrderEvent.objects.filter(pk=event.pk).update(result=delivery)  # not save(): its machinery costs more
+        order_status_refresh(order, _with_parts(held, delivered))
+        lines_lots_load(delivered)
+        return order_loaded(delivery, delivered, [])
 
 
 def lines_deliver(
@@ -87,7 +92,7 @@ def lines_deliver(
     if order.unlocks_on == Order.UnlocksOn.DELIVERY:
         points_unlock_lines(lines, event, actor)
         purchase_count(order, lines, event, +1)
-    OrderLine.objects.bulk_update(lines, ["status", "delivery", "delivered_at", "points_unlocked"])
+    lines_update(lines, ["status", "delivery", "delivered_at", "points_unlocked"])
 
 
 def order_cancel(
@@ -120,19 +125,19 @@ def order_cancel(
         if replayed:
             return order
         if lines is None:
-            taken = [(line, line.quantity) for line in order.lines.filter(status=OrderLine.Status.PLACED)]
+            held = list(order.lines.select_related("delivery"))
+            taken = [(line, line.quantity) for line in held if line.status == OrderLine.Status.PLACED]
             if not taken:
                 raise NothingToCancel()
         else:
-            taken = lines_take(order, lines, {OrderLine.Status.PLACED}, OrderLineNotPlaced)
+            taken, held = lines_take(order, lines, {OrderLine.Status.PLACED}, OrderLineNotPlaced, deliveries=True)
         cancelled = lines_split(taken, event)
         was_unlocked = [line for line in cancelled if line.points_unlocked]
         points_reverse_lines(cancelled, event, actor, reason)
         if was_unlocked:  # paid, so counted, before it was cancelled
             purchase_count(order, was_unlocked, event, -1)
         _close(cancelled, OrderLine.Status.CANCELLED, now, reason)
-        order_status_refresh(order)
-        return order
+        return _answered(order, _with_parts(held, cancelled))
 
 
 def order_return(
@@ -164,14 +169,35 @@ def order_return(
         )
         if replayed:
             return order
-        taken = lines_take(order, lines, {OrderLine.Status.DELIVERED}, OrderLineNotDelivered)
+        taken, held = lines_take(order, lines, {OrderLine.Status.DELIVERED}, OrderLineNotDelivered, deliveries=True)
         returned = lines_split(taken, event)
         counted = [line for line in returned if line.points_unlocked or order.unlocks_on == Order.UnlocksOn.DELIVERY]
         points_reverse_lines(returned, event, actor, reason)
         purchase_count(order, counted, event, -1)
         _close(returned, OrderLine.Status.RETURNED, now, reason)
-        order_status_refresh(order)
-        return order
+        return _answered(order, _with_parts(held, returned))
+
+
+def _answered(order: Order, lines: list[OrderLine]) -> Order:
+    """The order's status from all its ``lines`` (read under the lock with their deliveries, changed in place, and
+    the parts split off them), and the order loaded for its answer from them: only the lots' states and the
+    payments are read."""
+    order_status_refresh(order, lines)
+    if order.kind != Order.Kind.ORDER:
+        return order  # a delivery's lines are its parent's: the answer reads them
+    loaded = [line for line in lines if OrderLine.delivery.is_cached(line)]
+    deliveries = {line.delivery_id: line.delivery for line in loaded if line.delivery_id is not None}
+    for line in lines:
+        if line.delivery_id is not None and not OrderLine.delivery.is_cached(line):
+            line.delivery = deliveries[line.delivery_id]  # a part split off: its line's delivery
+    lines_lots_load(lines)
+    return order_loaded(order, lines, list(order.payments.order_by()))  # order_loaded sorts them
+
+
+def _with_parts(held: list[OrderLine], changed: list[OrderLine]) -> list[OrderLine]:
+    """Every line of the order: those read under the lock (changed in place) and the parts split off them."""
+    known = {line.pk for line in held}
+    return held + [line for line in changed if line.pk not in known]
 
 
 def _close(lines: list[OrderLine], status: str, now: datetime, reason: str) -> None:
@@ -179,7 +205,7 @@ def _close(lines: list[OrderLine], status: str, now: datetime, reason: str) -> N
         line.status = status
         line.closed_at = now
         line.reason = reason
-    OrderLine.objects.bulk_update(lines, ["status", "closed_at", "reason"])
+    lines_update(lines, ["status", "closed_at", "reason"])
 
 
 def _reason_check(actor: Actor, reason: str) -> None:
@@ -189,10 +215,19 @@ def _reason_check(actor: Actor, reason: str) -> None:
 
 def _delivery_number(order: Order, channel) -> str:
     """``<order>/<n>``: the next n not yet used in the channel (another order may carry such a number)."""
-    taken = set(
-        Order.objects.filter(channel=channel, number__startswith=f"{order.number}/").values_list("number", flat=True)
+    prefix = f"{order.number}/"
+    # One query for both: the order's deliveries (to count) and the channel's numbers under the prefix.
+    rows = (
+        Order.objects.filter(Q(parent=order) | Q(channel=channel, number__startswith=prefix))
+        .order_by()
+        .values_list("number", "parent_id", "channel_id")
     )
-    n = order.deliveries.count() + 1
+    taken, n = set(), 1
+    for number_, parent_id, channel_id in rows:
+        if parent_id == order.pk:
+            n += 1
+        if channel_id == channel.pk and number_.startswith(prefix):
+            taken.add(number_)
     while f"{order.number}/{n}" in taken:
         n += 1
     return f"{order.number}/{n}"
@@ -201,26 +236,32 @@ def _delivery_number(order: Order, channel) -> str:
 def delivery_create(order: Order, number: str, lines: list[OrderLine], actor: Actor, at: datetime) -> Order:
     """The sub-order that records a delivery of ``lines`` of ``order`` (its parent, the grouping key)."""
     channel = actor.channel or order.channel
+    delivery = Order(
+        channel=channel,
+        number=number,
+        kind=Order.Kind.DELIVERY,
+        parent=order,
+        store=order.store,
+        customer=order.customer,
+        phone=order.phone,
+        card_number=order.card_number,
+        status=Order.Status.DELIVERED,
+        unlocks_on=order.unlocks_on,
+        created_at=at,
+        total_amount=sum((line.amount for line in lines), ZERO),
+        points_redeemed=sum((line.points_redeemed for line in lines), ZERO),
+        points_to_earn=sum((line.points_to_earn for line in lines), ZERO),
+    )
+    if connection.vendor == "postgresql":
+        if not insert_unless_taken(delivery):  # the number (unique in the channel) is taken
+            raise OrderExists(extra={"number": number})
+        return delivery
     try:
         with transaction.atomic():
-            return Order.objects.create(
-                channel=channel,
-                number=number,
-                kind=Order.Kind.DELIVERY,
-                parent=order,
-                store=order.store,
-                customer=order.customer,
-                phone=order.phone,
-                card_number=order.card_number,
-                status=Order.Status.DELIVERED,
-                unlocks_on=order.unlocks_on,
-                created_at=at,
-                total_amount=sum((line.amount for line in lines), ZERO),
-                points_redeemed=sum((line.points_redeemed for line in lines), ZERO),
-                points_to_earn=sum((line.points_to_earn for line in lines), ZERO),
-            )
+            delivery.save(force_insert=True)
     except IntegrityError:
         raise OrderExists(extra={"number": number}) from None
+    return delivery
 
 
 def _lines_print(lines: list[LineRequest] | None) -> list | None:
@@ -283,9 +324,9 @@ def order_redeliver(
         lines_deliver(parent, revived, delivery, event, actor)
         if paid:
             purchase_count(parent, paid, event, +1)
-        OrderLine.objects.bulk_update(revived, ["closed_at", "reason", "lot", "redemption", "points_unlocked"])
+        lines_update(revived, ["closed_at", "reason", "lot", "redemption", "points_unlocked"])
         event.result = delivery
-        event.save(update_fields=["result"])
+        OrderEvent.objects.filter(pk=event.pk).update(result=delivery)  # not save(): its machinery costs more
         order_status_refresh(parent)
         return delivery
 

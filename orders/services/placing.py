@@ -23,10 +23,12 @@ from orders.exceptions import (
     RedemptionNeedsCustomer,
 )
 from orders.models import ZERO, Order, OrderEvent, OrderLine, Payment
+from orders.selectors import order_loaded
 from orders.services.common import (
     LOT_SOURCE,
     event_claim,
     ledger_key,
+    lines_update,
     order_status_refresh,
     purchase_count,
     request_fingerprint,
@@ -229,6 +231,7 @@ def _place(
         at=now,
     )
     redemption = None
+    points_payment = None
     if result.redeem > 0:
         key = ledger_key(event, "redeem")
         if hold is not None:
@@ -245,7 +248,7 @@ def _place(
                 now=now,
             )
         redemption = operation.entries[0]
-        Payment.objects.create(
+        points_payment = Payment.objects.create(
             order=order,
             external_id=f"points:{event.pk}",
             method=Payment.Method.POINTS,
@@ -283,7 +286,11 @@ def _place(
         from orders.services.payments import payments_record
 
         payments_record(order, payments, event, actor, now)
-    order_status_refresh(order)
+        order_status_refresh(order)
+        return Placed(order)  # payments may have unlocked points: the answer reads the order again
+    order_status_refresh(order, order_lines)
+    # The answer from the rows just written (each line's lot is the one the ledger created for it).
+    order_loaded(order, order_lines, [points_payment] if points_payment is not None else [])
     return Placed(order)
 
 
@@ -307,7 +314,7 @@ def lines_accrue(
     for line, lot in zip(earning, operation.lots, strict=True):
         line.lot = lot
         line.points_unlocked = active
-    OrderLine.objects.bulk_update(earning, ["lot", "points_unlocked"])
+    lines_update(earning, ["lot", "points_unlocked"])
 
 
 def _lot_kind(lines: list[OrderLine]) -> str:

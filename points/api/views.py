@@ -42,7 +42,14 @@ from points.exceptions import (
 )
 from points.models import Hold
 from points.selectors import points_balance, points_history
-from points.services import Actor, points_adjust, points_hold, points_hold_commit, points_hold_release
+from points.services import (
+    Actor,
+    PointsOperation,
+    points_adjust,
+    points_hold,
+    points_hold_commit,
+    points_hold_release,
+)
 
 TAGS = ["points"]
 
@@ -53,10 +60,21 @@ def _query(serializer_class: type, request: Request) -> dict:
     return query.validated_data
 
 
-def _hold_answer(hold_id: int, status_code: int = status.HTTP_200_OK) -> Response:
-    hold: Hold = hold_get(hold_id=hold_id)
-    hold.balance = points_balance(customer=hold.account.customer, balance_type=hold.account.balance_type.code)
-    return Response(HoldOutput(hold).data, status=status_code)
+# One serializer renders every answer: a new one per call deep-copies its declared fields and those of its nested
+# balance, a fifth of a hold call's CPU. Rendering reads only the instance given, so sharing it is safe.
+HOLD_OUTPUT = HoldOutput()
+
+
+def _hold_answer(operation: PointsOperation, status_code: int = status.HTTP_200_OK) -> Response:
+    """The hold and the balance right after the operation: as the operation left them when it says (the ledger's
+    SQL functions answer with both), read back otherwise (a replay, or the Python version of the ledger)."""
+    hold: Hold = operation.hold
+    if operation.balance is not None and not operation.replayed:
+        hold.balance = operation.balance
+    else:
+        hold = hold_get(hold_id=hold.pk)
+        hold.balance = points_balance(customer=hold.account.customer, balance_type=hold.account.balance_type.code)
+    return Response(HOLD_OUTPUT.to_representation(hold), status=status_code)
 
 
 class PointsBalanceApi(APIView):
@@ -128,7 +146,7 @@ class PointsHoldCreateApi(APIView):
             actor=Actor(channel=request_channel(request)),
             **data.validated_data,
         )
-        return _hold_answer(operation.hold.pk, status.HTTP_201_CREATED)
+        return _hold_answer(operation, status.HTTP_201_CREATED)
 
 
 class PointsHoldCommitApi(APIView):
@@ -152,7 +170,7 @@ class PointsHoldCommitApi(APIView):
             actor=Actor(channel=request_channel(request)),
             **data.validated_data,
         )
-        return _hold_answer(operation.hold.pk)
+        return _hold_answer(operation)
 
 
 class PointsHoldReleaseApi(APIView):
@@ -173,7 +191,7 @@ class PointsHoldReleaseApi(APIView):
             operation_key=request_operation_key(request),
             actor=Actor(channel=request_channel(request)),
         )
-        return _hold_answer(operation.hold.pk)
+        return _hold_answer(operation)
 
 
 class PointsAdjustmentCreateApi(APIView):

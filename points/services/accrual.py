@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F
 from django.utils import timezone
 
 from customers.models import Customer
@@ -26,7 +26,7 @@ from points.services.journal import (
     replays_a_raced_key,
 )
 from points.services.lifetimes import expiry_from, lifetime_days
-from points.services.moves import lots_followed
+from points.services.moves import lot_lineages
 
 
 @replays_a_raced_key
@@ -173,18 +173,29 @@ def _cancel(journal: Journal, lots: list[Lot]) -> None:
 
 
 def _per_account(selector, key, key_print, now, actor, apply, reason=""):
-    """Run ``apply`` on the selected lots of each account, accounts locked in pk order, under one key."""
+    """Run ``apply`` on the selected lots of each account, accounts locked in pk order, under one key: an operation
+    per account that changed, with its lots as they are after it (``PointsOperation.lots``)."""
     with transaction.atomic():
         if "pk__in" in selector:  # named lots a merge moved: their copies on the survivor
-            selector = {"pk__in": lots_followed(selector["pk__in"])}
+            lineages = lot_lineages(selector["pk__in"])
+            selector = {"pk__in": sorted(lineages.now_in())}
+            # Where the lots are now is where the lineage query ended: their accounts, no second query.
+            account_ids = sorted(lineages.accounts)
+        else:
+            account_ids = None
         # A lot moved by a merge lives on as its copy on the survivor, which the same source selects.
         selected = Lot.objects.filter(**selector).exclude(state=Lot.State.MOVED)
-        account_ids = sorted(set(selected.values_list("account_id", flat=True)))
+        if account_ids is None:
+            account_ids = sorted(set(selected.values_list("account_id", flat=True)))
         accounts = accounts_lock(account_ids=account_ids)
-        if Entry.objects.filter(operation_key=key, operation_seq=0).exists():
+        # The key's check rides on the lots' query, a statement after the lock: it sees a call with the same key
+        # that committed while this one waited for the lock.
+        used = Exists(Entry.objects.filter(operation_key=key, operation_seq=0))
+        lots = list(selected.annotate(key_used=used).order_by("pk"))
+        if lots[0].key_used if lots else Entry.objects.filter(operation_key=key, operation_seq=0).exists():
             return [replay(key=key, fingerprint_=key_print)]
         lots_by_account = defaultdict(list)
-        for lot in selected.order_by("pk"):
+        for lot in lots:
             lots_by_account[lot.account_id].append(lot)
         results = []
         for account_id in account_ids:
@@ -201,7 +212,7 @@ def _per_account(selector, key, key_print, now, actor, apply, reason=""):
             for lot in lots_by_account[account_id]:
                 journal.touch(lot)
             if journal.entries:
-                results.append(journal.flush())
+                results.append(journal.flush(lots=lots_by_account[account_id]))
         return results
 
 
@@ -312,12 +323,18 @@ def points_split_pending(
     now = now or timezone.now()
     key_print = fingerprint(op="split", lot=lot_id, amount=amount, source_id=source_id)
     with transaction.atomic():
-        (followed,) = lots_followed([lot_id])
-        account_id = Lot.objects.values_list("account_id", flat=True).get(pk=followed)
+        lineages = lot_lineages([lot_id])  # where the lot is now (a merge may have moved it), and its account
+        ((followed, _asked),) = lineages.now_in().items()
+        if not lineages.accounts:
+            raise Lot.DoesNotExist(f"No lot {lot_id}.")
+        (account_id,) = lineages.accounts
         account = accounts_lock(account_ids=[account_id])[account_id]
-        if Entry.objects.filter(operation_key=operation_key, operation_seq=0).exists():
+        # The key's check rides on the lot's query, a statement after the lock (it sees a call that committed
+        # the same key while this one waited).
+        used = Exists(Entry.objects.filter(operation_key=operation_key, operation_seq=0))
+        lot = Lot.objects.annotate(key_used=used).get(pk=followed)
+        if lot.key_used:
             return replay(key=operation_key, fingerprint_=key_print)
-        lot = Lot.objects.get(pk=followed)
         if lot.state != Lot.State.PENDING:
             raise LotNotPending(extra={"lot_id": lot.pk})
         if amount >= lot.amount:

@@ -26,6 +26,7 @@ from points.services.journal import (
     replays_a_raced_key,
 )
 from points.services.spending import spendable_lots, take_soonest_expiring
+from points.services.sql import ledger_commit, ledger_take, sql_functions_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,19 @@ def points_hold(
         first_order=first_order,
         timeout=timeout.total_seconds(),
     )
+    if sql_functions_enabled():
+        return ledger_take(
+            kind=Entry.Kind.HOLD,
+            customer_id=customer.pk,
+            balance_type=balance_type,
+            amount=amount,
+            operation_key=operation_key,
+            fingerprint_=key_print,
+            first_order=first_order,
+            now=now,
+            actor=actor,
+            hold_expires_at=now + timeout,
+        )
     with transaction.atomic():
         account = account_lock_for_customer(customer_id=customer.pk, balance_type=balance_type, key=operation_key)
         if account.key_used:
@@ -96,6 +110,10 @@ def points_hold_commit(
     now = now or timezone.now()
     amount = points_amount(amount) if amount is not None else None
     key_print = fingerprint(op="hold_commit", hold=hold_id, amount=amount)
+    if sql_functions_enabled():
+        return ledger_commit(
+            hold_id=hold_id, amount=amount, operation_key=operation_key, fingerprint_=key_print, now=now, actor=actor
+        )
     with transaction.atomic():
         hold, account = _lock_hold(hold_id, operation_key)
         if account.key_used:

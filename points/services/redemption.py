@@ -27,6 +27,7 @@ from points.services.journal import (
 )
 from points.services.moves import lot_lineages
 from points.services.spending import spendable_lots, take_soonest_expiring
+from points.services.sql import ledger_take, sql_functions_enabled
 
 
 @replays_a_raced_key
@@ -53,6 +54,19 @@ def points_redeem(
     key_print = fingerprint(
         op="redeem", customer=customer.pk, amount=amount, balance_type=balance_type, first_order=first_order
     )
+    if sql_functions_enabled():
+        return ledger_take(
+            kind=Entry.Kind.REDEEM,
+            customer_id=customer.pk,
+            balance_type=balance_type,
+            amount=amount,
+            operation_key=operation_key,
+            fingerprint_=key_print,
+            first_order=first_order,
+            now=now,
+            actor=actor,
+            reason=reason,
+        )
     with transaction.atomic():
         account = account_lock_for_customer(customer_id=customer.pk, balance_type=balance_type, key=operation_key)
         if account.key_used:

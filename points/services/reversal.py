@@ -6,7 +6,6 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Sum
 from django.utils import timezone
 
 from points.exceptions import InvalidAmount
@@ -66,18 +65,14 @@ def _clawback(journal: Journal, lots: list[Lot], amount: Decimal | None) -> None
 def _outstanding(lots: list[Lot]) -> dict[int, Decimal]:
     """What can still be taken back per lot: its amount less what expired, was cancelled, reset or clawed back."""
     outstanding = {lot.pk: lot.amount for lot in lots}
-    gone = (
-        Allocation.objects.filter(
-            lot__in=lots, entry__kind__in=[Entry.Kind.EXPIRE, Entry.Kind.CANCEL, Entry.Kind.RESET]
-        )
-        .values("lot_id")
-        .annotate(total=Sum("remaining_delta"))
-    )
-    for row in gone:
-        outstanding[row["lot_id"]] += row["total"]  # negative deltas
     clawed: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for lot_id, entry_amount in Allocation.objects.filter(lot__in=lots, entry__kind=Entry.Kind.CLAWBACK).values_list(
-        "lot_id", "entry__amount"
-    ):
-        clawed[lot_id] += entry_amount
+    # One query for both: the lines that took points away (their deltas) and the clawbacks (their entries' amount).
+    rows = Allocation.objects.filter(
+        lot__in=lots, entry__kind__in=[Entry.Kind.EXPIRE, Entry.Kind.CANCEL, Entry.Kind.RESET, Entry.Kind.CLAWBACK]
+    ).values_list("lot_id", "entry__kind", "remaining_delta", "entry__amount")
+    for lot_id, kind, remaining_delta, entry_amount in rows:
+        if kind == Entry.Kind.CLAWBACK:
+            clawed[lot_id] += entry_amount
+        else:
+            outstanding[lot_id] += remaining_delta  # negative deltas
     return {lot_id: max(value - clawed[lot_id], ZERO) for lot_id, value in outstanding.items()}
