@@ -27,9 +27,10 @@ from programmes.api.serializers import (
     CartOutput,
     CustomerTierOutput,
     cart_answer,
+    cart_input_plain,
     customer_tier_answer,
 )
-from programmes.calculator import MAX_LINES, CartLine, cart_calculate
+from programmes.calculator import MAX_LINES, CartLine, cart_calculate, cart_read
 from programmes.exceptions import CartInvalid, ProgrammeNotFound, RedemptionAboveMaximum
 from programmes.selectors import customer_tier_status
 
@@ -56,13 +57,16 @@ class CustomerTierApi(APIView):
         return Response(CustomerTierOutput(customer_tier_answer(customer_tier_status(customer=customer))).data)
 
 
-def _cart_input(data: Any) -> dict:
-    """The request's cart, or ``cart_invalid`` naming each bad field as the calculator does (``lines.2.price``)."""
+def _cart_lines_limit(data: Any) -> None:
+    """``cart_invalid`` on ``lines`` for too many lines, before validating each line, which the limit protects."""
     lines = data.get("lines") if isinstance(data, dict) else None
     if isinstance(lines, list) and len(lines) > MAX_LINES:
-        # Before validating each line, which is what the limit protects.
         too_many = _("At most %(max)d lines in a cart.") % {"max": MAX_LINES}
         raise CartInvalid(fields={"lines": [{"code": "too_many", "message": too_many}]})
+
+
+def _cart_input(data: Any) -> dict:
+    """The request's cart, or ``cart_invalid`` naming each bad field as the calculator does (``lines.2.price``)."""
     cart = CartCalculateInput(data=data)
     if not cart.is_valid():
         raise CartInvalid(fields=flatten_field_errors(cart.errors))
@@ -121,19 +125,33 @@ class CartCalculateApi(APIView):
     )
     @documents_errors(CartInvalid, CustomerNotFound, CustomerMerged, ProgrammeNotFound, RedemptionAboveMaximum)
     def post(self, request: Request) -> Response:
-        cart = _cart_input(request.data)
-        customer = None
+        data = request.data
+        _cart_lines_limit(data)
+        # The plain form of the request skips the serializer, and its store is read with the customer; anything
+        # else (and every error) goes through CartCalculateInput.
+        cart = cart_input_plain(data)
+        if cart is None:
+            cart = _cart_input(data)
+            store, store_code = cart["store"], None
+        else:
+            store, store_code = None, cart["store"]
+        reading = cart_read(customer_id=cart["customer_id"], store_code=store_code)
+        if store_code is not None:
+            store = reading.store or _cart_input(data)["store"]  # no such store: the serializer's `unknown_store`
+        customer = reading.customer
         if cart["customer_id"] is not None:
-            customer = customer_get(customer_id=cart["customer_id"])
+            if customer is None:
+                raise CustomerNotFound()
             if customer.merged_into_id is not None:
                 raise CustomerMerged(extra={"customer_id": customer.pk, "merged_into": customer.merged_into_id})
         result = cart_calculate(
             customer=customer,
             lines=[CartLine(**line) for line in cart["lines"]],
             channel=request_channel(request),
-            store=cart["store"],
+            store=store,
             at=cart["at"],
             redeem=cart["redeem"],
             first_order=cart["first_order"],
+            state=reading.state,
         )
         return Response(cart_answer(result))

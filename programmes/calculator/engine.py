@@ -32,6 +32,7 @@ from integrations.models import Channel, Store
 from programmes.calculator import explain
 from programmes.calculator.explain import Explanation
 from programmes.calculator.lines import CartLine, validate_lines
+from programmes.calculator.sql import RowReader, uses_arrays
 from programmes.exceptions import ProgrammeNotFound, RedemptionAboveMaximum
 from programmes.models import Programme, Rounding, Tier, TierChange, TierTerms
 from programmes.rulebook import LineFacts, Rulebook, rulebook_for
@@ -114,6 +115,7 @@ def cart_calculate(
     first_order: bool | None = None,
     spendable_balance: Decimal | None = None,
     held: Decimal = ZERO,
+    state: CustomerState | None = None,
 ) -> CartResult:
     """Calculate a cart for ``customer`` (None: an anonymous cart — earning preview, nothing redeemable).
 
@@ -123,12 +125,15 @@ def cart_calculate(
     ``cart_invalid`` with a field error per line. ``held`` adds the points held for this cart at checkout (no
     longer available, but this cart's to spend) to the spendable balance. Two queries whatever the number of lines
     once the rulebook is cached — the customer's state and the catalogue —, and two more when ``at`` is given (the
-    tier history and past tier terms)."""
+    tier history and past tier terms); one less with ``state``, the customer's as ``cart_read`` read it."""
     validate_lines(lines)
     historical = at is not None
     at = at or timezone.now()
-    state = _customer_state(customer)
+    if state is None:
+        state = _customer_state(customer)
     programme = state.programme
+    if programme is None:
+        raise ProgrammeNotFound()
     rulebook = rulebook_for(programme)
     if not rulebook.tiers:
         raise ProgrammeNotFound()
@@ -165,10 +170,10 @@ def cart_calculate(
 
 
 @dataclass(frozen=True)
-class _CustomerState:
+class CustomerState:
     """The programme and what the calculation needs of the customer, read in one query."""
 
-    programme: Programme
+    programme: Programme | None  # None: no programme for the customer's kind
     balance_type: str
     tier_id: int | None
     plain: Decimal
@@ -177,53 +182,95 @@ class _CustomerState:
     has_purchases: bool
 
 
-# Hand-written because it is the hot path: the same query through the ORM's subquery expressions cost more
-# to build than to run. Portable SQL (PostgreSQL and SQLite); the lots follow ``points.services.spending``.
+@dataclass(frozen=True)
+class CartReading:
+    """What ``cart_read`` found: None where there is no customer (anonymous, or none with the id) or no store."""
+
+    customer: Customer | None
+    store: Store | None
+    state: CustomerState
+
+
+_PROGRAMME = RowReader(Programme)
+_CUSTOMER = RowReader(Customer, "id", "kind", "membership", "merged_into_id")  # what the calculation reads
+_STORE = RowReader(Store, "id", "code")
+
+# Hand-written because it is the hot path: the same query through the ORM's subquery expressions cost more to
+# build than to run. Portable SQL (PostgreSQL and SQLite); the lots follow ``points.services.spending``. The customer
+# and the store come along for the API, which has only their ids. Shaped for PostgreSQL's planner (scalar subqueries
+# rather than joins over the many-indexed customer, account and lot tables), which costs more than running it unless
+# the statement is prepared (``database_prepared_statements`` in the settings).
 _STATE_SQL = """
-SELECT p.*, bt.code AS balance_type_code,
+SELECT {customer},
+       (SELECT s.id FROM integrations_store s WHERE s.code = %s) AS store_id,
+       {programme},
+       (SELECT bt.code FROM points_balancetype bt WHERE bt.id = p.balance_type_id) AS balance_type_code,
        (SELECT ct.tier_id FROM programmes_customertier ct
-         WHERE ct.customer_id = %s AND ct.programme_id = p.id) AS customer_tier_id,
+         WHERE ct.customer_id = c.id AND ct.programme_id = p.id) AS customer_tier_id,
        COALESCE(SUM(CASE WHEN l.restriction = '' THEN l.remaining END), 0) AS plain,
        COALESCE(SUM(CASE WHEN l.restriction = 'members_only' THEN l.remaining END), 0) AS members_only,
        COALESCE(SUM(CASE WHEN l.restriction = 'first_order' THEN l.remaining END), 0) AS first_order_only,
-       EXISTS(SELECT 1 FROM programmes_purchaserecord pr WHERE pr.customer_id = %s AND pr.amount > 0)
+       EXISTS(SELECT 1 FROM programmes_purchaserecord pr WHERE pr.customer_id = c.id AND pr.amount > 0)
          AS has_purchases
-  FROM programmes_programme p
-  JOIN points_balancetype bt ON bt.id = p.balance_type_id
-  LEFT JOIN points_account a ON a.customer_id = %s AND a.balance_type_id = p.balance_type_id
-  LEFT JOIN points_lot l ON l.account_id = a.id AND l.state = 'active' AND l.remaining > 0
-                        AND (l.expires_at IS NULL OR l.expires_at > %s)
- WHERE p.customer_kind = %s
- GROUP BY p.id, bt.code
+  FROM (SELECT 1 AS one) o
+  LEFT JOIN customers_customer c ON c.id = %s
+  LEFT JOIN programmes_programme p ON p.customer_kind = COALESCE(%s, c.kind)
+  LEFT JOIN points_lot l ON l.account_id = (SELECT a.id FROM points_account a
+                                             WHERE a.customer_id = c.id AND a.balance_type_id = p.balance_type_id)
+                        AND l.state = 'active' AND l.remaining > 0 AND (l.expires_at IS NULL OR l.expires_at > %s)
+ GROUP BY c.id, p.id
 """
+_state_sql: str | None = None
 
 
-def _customer_state(customer: Customer | None) -> _CustomerState:
-    """The programme of the customer's kind (retail for an anonymous cart) with, for a customer, the current tier,
-    the spendable lots by restriction and whether a purchase was ever recorded — one query."""
-    kind = customer.kind if customer else Programme.CustomerKind.RETAIL
-    customer_id = customer.pk if customer else None
+def _read(customer_id: int | None, kind: str | None, store_code: str | None) -> CartReading:
+    """The customer (by id), the store (by code), the programme of ``kind`` (of the customer's kind when None) and
+    the customer's tier, spendable lots by restriction and whether a purchase was ever recorded: one query."""
+    global _state_sql
+    if _state_sql is None:
+        _state_sql = _STATE_SQL.format(customer=_CUSTOMER.columns("c"), programme=_PROGRAMME.columns("p"))
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    rows = list(Programme.objects.raw(_STATE_SQL, [customer_id, customer_id, customer_id, now, kind]))
-    if not rows:
-        raise ProgrammeNotFound()
-    programme = rows[0]
-    return _CustomerState(
-        programme,
-        programme.balance_type_code,
-        programme.customer_tier_id,
-        _decimal(programme.plain),
-        _decimal(programme.members_only),
-        _decimal(programme.first_order_only),
-        bool(programme.has_purchases),
+    with connection.cursor() as cursor:
+        cursor.execute(_state_sql, [store_code, customer_id, kind, now])
+        row = cursor.fetchone()
+    width = len(_CUSTOMER.fields)
+    customer_columns, store_id, rest = row[:width], row[width], row[width + 1 :]
+    programme_columns, rest = rest[: len(_PROGRAMME.fields)], rest[len(_PROGRAMME.fields) :]
+    balance_type, tier_id, plain, members_only, first_order_only, has_purchases = rest
+    programme = _PROGRAMME.instance(programme_columns) if programme_columns[0] is not None else None
+    return CartReading(
+        customer=_CUSTOMER.instance(customer_columns) if customer_columns[0] is not None else None,
+        store=_STORE.instance_of(id=store_id, code=store_code) if store_id is not None else None,
+        state=CustomerState(
+            programme,
+            balance_type,
+            tier_id,
+            _decimal(plain),
+            _decimal(members_only),
+            _decimal(first_order_only),
+            bool(has_purchases),
+        ),
     )
+
+
+def cart_read(*, customer_id: int | None, store_code: str | None) -> CartReading:
+    """For the API, which has ids and codes: the customer of ``customer_id`` (only the fields the calculation reads;
+    None without an id or without such a customer), the store of ``store_code`` (None without a code or without
+    such a store) and the customer's state for ``cart_calculate(state=…)``, in one query. Raises nothing: what was
+    not found is the caller's to answer."""
+    return _read(customer_id, None if customer_id is not None else Programme.CustomerKind.RETAIL, store_code)
+
+
+def _customer_state(customer: Customer | None) -> CustomerState:
+    kind = customer.kind if customer else Programme.CustomerKind.RETAIL
+    return _read(customer.pk if customer else None, kind, None).state
 
 
 def _decimal(value) -> Decimal:
     return Decimal(str(value)).quantize(CENT)
 
 
-def _tier_at(customer: Customer | None, state: _CustomerState, tiers: tuple[Tier, ...], at: datetime | None) -> Tier:
+def _tier_at(customer: Customer | None, state: CustomerState, tiers: tuple[Tier, ...], at: datetime | None) -> Tier:
     """The customer's tier now (``at`` None) or as the tier history had it at ``at``; the entry tier without one."""
     tier_id = state.tier_id
     if customer is not None and at is not None:
@@ -246,7 +293,7 @@ def _tier_terms(tier: Tier, at: datetime) -> _Terms:
 
 def _spendable(
     customer: Customer | None,
-    state: _CustomerState,
+    state: CustomerState,
     first_order: bool | None,
     override: Decimal | None,
     held: Decimal = ZERO,
@@ -277,22 +324,28 @@ def _spendable(
 def _catalogue(skus: list[str], category_codes: list[str]) -> tuple[dict[str, tuple], dict[str, str]]:
     """The products of these SKUs (with their category's code and path) and the paths of these category codes, in
     one hand-written query (the hot path, like ``_STATE_SQL``)."""
-    sql = (
-        "SELECT p.sku, p.name, p.new_arrival, p.excluded_from_earning, p.excluded_from_redemption, c.code, c.path"
-        " FROM catalog_product p LEFT JOIN catalog_category c ON c.id = p.category_id"
-        f" WHERE p.sku IN ({', '.join(['%s'] * len(skus))})"
-    )
-    if category_codes:
-        sql += (
-            " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, c.code, c.path FROM catalog_category c"
-            f" WHERE c.code IN ({', '.join(['%s'] * len(category_codes))})"
-        )
+    if uses_arrays():  # one statement (to prepare) whatever the number of lines
+        sql, params = _CATALOGUE_SQL.format(skus="= ANY(%s)", codes="= ANY(%s)"), [skus, category_codes]
+    else:
+        sql = _CATALOGUE_SQL.format(skus=_in(skus), codes=_in(category_codes) if category_codes else "IS NULL")
+        params = [*skus, *category_codes]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*skus, *category_codes])
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     known = {row[0]: row for row in rows if row[0] is not None}
     paths = {row[5]: row[6] for row in rows if row[0] is None}
     return known, paths
+
+
+_CATALOGUE_SQL = (
+    "SELECT p.sku, p.name, p.new_arrival, p.excluded_from_earning, p.excluded_from_redemption, c.code, c.path"
+    " FROM catalog_product p LEFT JOIN catalog_category c ON c.id = p.category_id WHERE p.sku {skus}"
+    " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, c.code, c.path FROM catalog_category c WHERE c.code {codes}"
+)
+
+
+def _in(values: list) -> str:
+    return f"IN ({', '.join(['%s'] * len(values))})"
 
 
 def _products(lines: list[CartLine]) -> list[_Product]:

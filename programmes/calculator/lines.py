@@ -11,6 +11,7 @@ from programmes.exceptions import CartInvalid
 from programmes.models import OperationType
 
 MAX_LINES = 200
+_OPERATION_TYPES = frozenset(OperationType.values)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def validate_lines(lines: list[CartLine]) -> None:
             problem(f"{key}.price", "negative", _("The price cannot be negative."))
         if _finite(line.discount_percent) and not 0 <= line.discount_percent < 100:
             problem(f"{key}.discount_percent", "out_of_range", _("The shelf discount is a percentage from 0 to 99.99."))
-        if line.operation_type not in OperationType.values:
+        if line.operation_type not in _OPERATION_TYPES:
             problem(f"{key}.operation_type", "invalid_choice", _("Unknown operation type."))
     if fields:
         raise CartInvalid(fields=fields)
