@@ -165,10 +165,11 @@ def wrk(port: int, scenario_name: str, scenario: dict, args: argparse.Namespace,
         "--",
         *lua_args,
     ]
+    first_command = command
     try:
         for attempt in range(3):
-            if attempt:  # a new run id: the first attempt's idempotency keys and order numbers are taken
-                command = [f"run={run}r{attempt}" if arg == f"run={run}" else arg for arg in command]
+            if attempt:  # a new run id: the earlier attempts' idempotency keys and order numbers are taken
+                command = [f"run={run}r{attempt}" if arg == f"run={run}" else arg for arg in first_command]
             completed = subprocess.run(
                 command, env={**os.environ, "BENCH_OUT": out_path}, capture_output=True, text=True, check=False
             )
