@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import F, QuerySet
 from phonenumber_field.phonenumber import PhoneNumber
 
+from core.sql import RowReader
 from customers.exceptions import CustomerNotFound, IdentifierRequired
 from customers.models import Consent, ConsentChannel, ConsentEvent, Customer, CustomerChange
 from customers.phones import phone_normalise
@@ -23,11 +25,20 @@ def customer_list() -> QuerySet[Customer]:
     return Customer.objects.order_by("-pk")
 
 
+_CUSTOMER = RowReader(Customer)
+
+
 def customer_get(*, customer_id: int) -> Customer:
-    customer = Customer.objects.filter(pk=customer_id).first()
-    if customer is None:
+    """The customer, or ``CustomerNotFound``. Read by a plain statement: every channel call about a customer starts
+    here, and the ORM took ten times longer to build this query than PostgreSQL to run it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_CUSTOMER.columns('c')} FROM {Customer._meta.db_table} AS c WHERE c.id = %s", [customer_id]
+        )
+        row = cursor.fetchone()
+    if row is None:
         raise CustomerNotFound()
-    return customer
+    return _CUSTOMER.instance(row)
 
 
 @dataclass(frozen=True)

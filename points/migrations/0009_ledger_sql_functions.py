@@ -78,14 +78,17 @@ DECLARE
     v_hold_id bigint;
     v_entry_id bigint;
 BEGIN
-    SELECT id INTO v_type_id FROM points_balancetype WHERE code = p_balance_type;
-    SELECT * INTO v_account FROM points_account
-    WHERE customer_id = p_customer_id AND balance_type_id = v_type_id FOR UPDATE;
+    SELECT account.* INTO v_account FROM points_account AS account
+    JOIN points_balancetype AS type ON type.id = account.balance_type_id
+    WHERE account.customer_id = p_customer_id AND type.code = p_balance_type FOR UPDATE OF account;
     IF FOUND AND EXISTS (SELECT 1 FROM points_entry WHERE operation_key = p_key AND operation_seq = 0) THEN
         RETURN '{"replay": true}';
     END IF;
-    IF v_type_id IS NULL THEN
-        RETURN '{"error": "unknown_balance_type"}';
+    IF v_account.id IS NULL THEN
+        SELECT id INTO v_type_id FROM points_balancetype WHERE code = p_balance_type;
+        IF v_type_id IS NULL THEN
+            RETURN '{"error": "unknown_balance_type"}';
+        END IF;
     END IF;
     SELECT membership, merged_into_id INTO v_membership, v_merged_into FROM customers_customer
     WHERE id = p_customer_id;
@@ -134,7 +137,14 @@ BEGIN
     INSERT INTO points_allocation (entry_id, lot_id, remaining_delta, held_delta)
     SELECT v_entry_id, t.lot_id, -t.part, CASE WHEN v_holding THEN t.part ELSE 0 END
     FROM unnest(v_lot_ids, v_parts) WITH ORDINALITY AS t (lot_id, part, n) ORDER BY t.n;
-    PERFORM points_ledger_apply(ARRAY[v_entry_id]);
+    -- Each lot appears once and is active: what is left in it, or held from it, decides spent or active.
+    UPDATE points_lot AS lot
+    SET remaining = lot.remaining - t.part,
+        held = lot.held + CASE WHEN v_holding THEN t.part ELSE 0 END,
+        state = CASE WHEN lot.remaining - t.part = 0 AND lot.held + CASE WHEN v_holding THEN t.part ELSE 0 END = 0
+            THEN 'spent' ELSE 'active' END
+    FROM unnest(v_lot_ids, v_parts) AS t (lot_id, part)
+    WHERE lot.id = t.lot_id;
     UPDATE points_account
     SET available = available - p_amount, held = held + CASE WHEN v_holding THEN p_amount ELSE 0 END,
         updated_at = p_now

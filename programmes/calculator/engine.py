@@ -27,12 +27,12 @@ from django.db import connection
 from django.utils import timezone
 
 from catalog.models import PATH_SEPARATOR
+from core.sql import RowReader, uses_arrays
 from customers.models import Customer
 from integrations.models import Channel, Store
 from programmes.calculator import explain
 from programmes.calculator.explain import Explanation
 from programmes.calculator.lines import CartLine, validate_lines
-from programmes.calculator.sql import RowReader, uses_arrays
 from programmes.exceptions import ProgrammeNotFound, RedemptionAboveMaximum
 from programmes.models import Programme, Rounding, Tier, TierChange, TierTerms
 from programmes.rulebook import LineFacts, Rulebook, rulebook_for

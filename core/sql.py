@@ -1,4 +1,7 @@
-"""Helpers of the calculator's hand-written queries: model instances made from their rows, and ``= ANY`` lists."""
+"""Helpers of hand-written queries on hot paths: model instances made from their rows, and ``= ANY`` lists.
+
+For the few reads where building the ORM statement costs more than running it (the cart calculation, a customer
+by id on every channel call); everything else stays on the ORM."""
 
 from __future__ import annotations
 
