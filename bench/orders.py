@@ -138,7 +138,15 @@ def scenario_create(args: argparse.Namespace) -> dict:
 # --- one scenario under wrk ---------------------------------------------------------------------------------
 
 
-def wrk(port: int, scenario_name: str, scenario: dict, args: argparse.Namespace, seconds: float, run: str) -> dict:
+def wrk(
+    port: int,
+    scenario_name: str,
+    scenario: dict,
+    args: argparse.Namespace,
+    seconds: float,
+    run: str,
+    before_attempt=lambda: None,
+) -> dict:
     with tempfile.NamedTemporaryFile(prefix="bench-orders-wrk-", suffix=".json", delete=False) as out:
         out_path = out.name
     lua_args = [
@@ -170,6 +178,7 @@ def wrk(port: int, scenario_name: str, scenario: dict, args: argparse.Namespace,
         for attempt in range(3):
             if attempt:  # a new run id: the earlier attempts' idempotency keys and order numbers are taken
                 command = [f"run={run}r{attempt}" if arg == f"run={run}" else arg for arg in first_command]
+            before_attempt()  # the phase's CPU and log are counted from the attempt that completes
             completed = subprocess.run(
                 command, env={**os.environ, "BENCH_OUT": out_path}, capture_output=True, text=True, check=False
             )
@@ -193,10 +202,15 @@ def measure(port: int, process: subprocess.Popen, log_path: str, name: str, scen
     run = f"{os.getpid()}{name[:2]}"
     wrk(port, name, scenario, args, args.warmup, run + "w")  # every worker warm on these code paths
     workers, backends = gunicorn_workers(process), database_backends(connection)
-    offset = os.path.getsize(log_path)
     spy = pyspy_start(args.py_spy, process.pid, args.duration - 1) if args.py_spy else None
-    cpu_before = cpu_seconds(workers), cpu_seconds(backends), _children_cpu()
-    report = wrk(port, name, scenario, args, args.duration, run)
+    start = {}
+
+    def before_attempt() -> None:
+        start["offset"] = os.path.getsize(log_path)
+        start["cpu"] = cpu_seconds(workers), cpu_seconds(backends), _children_cpu()
+
+    report = wrk(port, name, scenario, args, args.duration, run, before_attempt)
+    offset, cpu_before = start["offset"], start["cpu"]
     cpu_after = cpu_seconds(workers), cpu_seconds(backends), _children_cpu()
     profile = pyspy_summary(*spy) if spy else None
     time.sleep(0.3)  # the last log lines
