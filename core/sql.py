@@ -5,7 +5,7 @@ by id on every channel call); everything else stays on the ORM."""
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import IntegrityError, connection, connections, router, transaction
 from django.db.models import Model
 
 
@@ -56,3 +56,46 @@ class RowReader:
 
     def instance_of(self, **values) -> Model:
         return self.instance([values[name] for name in self.attnames])
+
+
+# Backends whose SQL has INSERT ... ON CONFLICT DO NOTHING RETURNING (SQLite since 3.35); others use the ORM.
+UPSERT_VENDORS = frozenset({"postgresql", "sqlite"})
+INSERT_UNLESS_TAKEN_SQL = "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING RETURNING {pk}"
+
+
+def insert_unless_taken(instance: Model) -> bool:
+    """Insert the unsaved ``instance`` (setting its pk) unless a unique key of it is taken, by a committed row or by a
+    concurrent one (waited for); whether it was inserted.
+
+    One statement and no savepoint: the ORM's ``save`` needs a transaction or savepoint around it so that the unique
+    violation can be caught (BEGIN or SAVEPOINT, INSERT, COMMIT or RELEASE), and a failed statement inside a caller's
+    transaction would break it. Values are prepared as the ORM's insert prepares them (``pre_save`` fills auto dates).
+    """
+    using = router.db_for_write(type(instance))
+    database = connections[using]
+    if database.vendor not in UPSERT_VENDORS:
+        try:
+            with transaction.atomic(using=using):
+                instance.save(force_insert=True, using=using)
+        except IntegrityError:
+            return False
+        return True
+    meta = instance._meta
+    quote = database.ops.quote_name
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    sql = INSERT_UNLESS_TAKEN_SQL.format(
+        table=quote(meta.db_table),
+        columns=", ".join(quote(field.column) for field in fields),
+        values=", ".join(["%s"] * len(fields)),
+        pk=quote(meta.pk.column),
+    )
+    values = [field.get_db_prep_save(field.pre_save(instance, True), database) for field in fields]
+    with database.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    instance.pk = row[0]
+    instance._state.adding = False
+    instance._state.db = using
+    return True

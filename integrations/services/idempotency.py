@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, connections, router, transaction
+from django.db import connections, router
 from django.utils import timezone
 
+from core.sql import UPSERT_VENDORS, insert_unless_taken
 from integrations.exceptions import IdempotencyKeyReused, RequestInProgress
 from integrations.models import Channel, IdempotencyKey
 
@@ -52,7 +53,7 @@ def idempotency_key_claim(
         locked_at=now,
         expires_at=now + settings.IDEMPOTENCY_KEY_TTL,
     )
-    if _insert_unless_taken(record):
+    if insert_unless_taken(record):
         return IdempotencyClaim(ClaimOutcome.CLAIMED, record)
     record = IdempotencyKey.objects.filter(channel=channel, key=key).first()
     if record is None:  # released or purged between our insert and our read: try again
@@ -75,58 +76,11 @@ def idempotency_key_claim(
     return IdempotencyClaim(ClaimOutcome.IN_PROGRESS, record)
 
 
-# Backends whose SQL has INSERT ... ON CONFLICT DO NOTHING RETURNING (SQLite since 3.35) and quotes names with "";
-# others use the ORM.
-_UPSERT_VENDORS = frozenset({"postgresql", "sqlite"})
 _TABLE = f'"{IdempotencyKey._meta.db_table}"'
-_INSERT_SQL = (
-    f'INSERT INTO {_TABLE} ("channel_id", "key", "method", "path", "fingerprint", "state", "response_body", '
-    '"created_at", "locked_at", "expires_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) '
-    'ON CONFLICT ("channel_id", "key") DO NOTHING RETURNING "id"'
-)
 _COMPLETE_SQL = (
     f'UPDATE {_TABLE} SET "state" = %s, "response_status" = %s, "response_body" = %s, "completed_at" = %s '
     'WHERE "id" = %s AND "state" = %s AND "locked_at" = %s'
 )
-
-
-def _insert_unless_taken(record: IdempotencyKey) -> bool:
-    """Insert the unsaved ``record`` (setting its pk) unless its (channel, key) is taken; whether it was inserted.
-
-    One statement, in autocommit: an ORM ``create`` needs a transaction (or savepoint) around it, so that the unique
-    violation of a taken key can be caught, which is BEGIN, INSERT and COMMIT: three round trips instead of one.
-    Like the INSERT it replaces, it waits for a concurrent claim of the same key to commit or roll back.
-    """
-    connection = connections[router.db_for_write(IdempotencyKey)]
-    if connection.vendor not in _UPSERT_VENDORS:
-        try:
-            with transaction.atomic(using=connection.alias):
-                record.save(force_insert=True, using=connection.alias)
-        except IntegrityError:
-            return False
-        return True
-    ops = connection.ops
-    values = [
-        record.channel_id,
-        record.key,
-        record.method,
-        record.path,
-        record.fingerprint,
-        str(record.state),  # the value, whatever the driver makes of an enum member
-        record.response_body,
-        ops.adapt_datetimefield_value(record.created_at),
-        ops.adapt_datetimefield_value(record.locked_at),
-        ops.adapt_datetimefield_value(record.expires_at),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_SQL, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    record.pk = row[0]
-    record._state.adding = False
-    record._state.db = connection.alias
-    return True
 
 
 def idempotency_key_acquire(
@@ -148,7 +102,7 @@ def idempotency_key_complete(*, record: IdempotencyKey, status: int, body: str) 
     """Store the answer of the claimed request; it is what every retry will receive."""
     completed_at = timezone.now()
     connection = connections[router.db_for_write(IdempotencyKey)]
-    if connection.vendor in _UPSERT_VENDORS:  # the ORM's update() costs more to build than to run
+    if connection.vendor in UPSERT_VENDORS:  # the ORM's update() costs more to build than to run
         ops = connection.ops
         with connection.cursor() as cursor:
             cursor.execute(
