@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
+from django.db import connection
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
@@ -36,6 +37,34 @@ def programme_for_customer(*, customer: Customer) -> Programme:
     return programme
 
 
+PROGRAMME_OF_KIND_SQL = "SELECT {columns} FROM programmes_programme WHERE customer_kind = %s".format(
+    columns=", ".join(f'"{field.column}"' for field in Programme._meta.concrete_fields)
+)
+
+
+def programme_of_kind(*, kind: str) -> Programme:
+    """``programme_for_customer`` without the balance type (read on access), as a plain statement on PostgreSQL:
+    the purchase path reads the programme (for its current rules version) on every delivery, and building the
+    query through the ORM cost more than running it. One programme per kind (unique)."""
+    if connection.vendor != "postgresql":
+        programme = Programme.objects.filter(customer_kind=kind).first()
+        if programme is None:
+            raise ProgrammeNotFound()
+        return programme
+    with connection.cursor() as cursor:
+        cursor.execute(PROGRAMME_OF_KIND_SQL, [kind])
+        row = cursor.fetchone()
+    if row is None:
+        raise ProgrammeNotFound()
+    fields = Programme._meta.concrete_fields
+    # As the ORM converts them (the JSON field arrives as text).
+    values = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, row, strict=True)
+    ]
+    return Programme.from_db(connection.alias, [field.attname for field in fields], values)
+
+
 def programme_tiers(*, programme: Programme) -> list[Tier]:
     """The programme's tiers by rank, the entry tier first."""
     return list(programme.tiers.order_by("rank"))
@@ -46,14 +75,27 @@ def qualification_window_start(*, programme: Programme, now: datetime) -> dateti
 
 
 def qualifying_purchases(*, customer_id: int, programme: Programme, now: datetime) -> Decimal:
-    """Purchases net of returns in the programme's window ``(now - months, now]``. One query."""
-    total = PurchaseRecord.objects.filter(
-        customer_id=customer_id,
-        programme=programme,
-        occurred_at__gt=qualification_window_start(programme=programme, now=now),
-        occurred_at__lte=now,
-    ).aggregate(total=Sum("amount"))["total"]
-    return total or ZERO
+    """Purchases net of returns in the programme's window ``(now - months, now]``. One query: a plain statement on
+    PostgreSQL (every delivery runs it; the ORM took longer to build it than the database to answer)."""
+    start = qualification_window_start(programme=programme, now=now)
+    if connection.vendor != "postgresql":
+        total = PurchaseRecord.objects.filter(
+            customer_id=customer_id, programme=programme, occurred_at__gt=start, occurred_at__lte=now
+        ).aggregate(total=Sum("amount"))["total"]
+        return total or ZERO
+    with connection.cursor() as cursor:
+        # The dates as the ORM prepares them (a naive one is made aware, with its warning).
+        occurred_at = PurchaseRecord._meta.get_field("occurred_at")
+        bounds = [occurred_at.get_db_prep_value(value, connection) for value in (start, now)]
+        cursor.execute(QUALIFYING_SUM_SQL, [customer_id, programme.pk, *bounds])
+        (total,) = cursor.fetchone()
+    return ZERO if total is None else Decimal(total)
+
+
+QUALIFYING_SUM_SQL = (
+    "SELECT SUM(amount) FROM programmes_purchaserecord"
+    " WHERE customer_id = %s AND programme_id = %s AND occurred_at > %s AND occurred_at <= %s"
+)
 
 
 def qualified_tier(tiers: list[Tier], total: Decimal) -> Tier:

@@ -24,6 +24,9 @@ def test_statements_per_operation(channel, customer):
         order_return(order=order, lines=[LineRequest(2)], operation_key="r")
     # Measured: 20 / 39 (a split line, its lot split, the tier upgrade of a first purchase) / 19 (31 / 61 / 29
     # before the journal became one statement and the answers were built from the rows the services hold).
-    assert len(placing) <= 20
-    assert len(delivering) <= 39
+    # Placing: 15 since the lots ride on the journal's statement (with their lifetime), the lines' ids come with the
+    # order's insert (lines inserted with their lots, not updated after) and the accrual has no savepoint of its own.
+    assert len(placing) <= 15
+    # Delivering: 36 since the tier check takes the tiers from the rules-version cache, without a savepoint.
+    assert len(delivering) <= 36
     assert len(returning) <= 19

@@ -29,9 +29,10 @@ from customers.models import Customer
 from points.services.journal import require_reason
 from programmes.exceptions import ProgrammeNotFound, PurchaseRecordConflict, TierAssignmentInvalid
 from programmes.models import CustomerTier, Programme, PurchaseRecord, Tier, TierChange
+from programmes.rulebook import tiers_for
 from programmes.selectors import (
     ZERO,
-    programme_for_customer,
+    programme_of_kind,
     programme_tiers,
     qualification_window_start,
     qualified_tier,
@@ -70,7 +71,7 @@ def purchase_record(
     amount = _money(amount)
     if not source_type or not source_id:
         raise ValueError("purchase_record needs a source_type and a source_id")
-    programme = programme or programme_for_customer(customer=customer)
+    programme = programme or programme_of_kind(kind=customer.kind)
     record = PurchaseRecord(
         customer=customer,
         programme=programme,
@@ -84,7 +85,7 @@ def purchase_record(
     with transaction.atomic(savepoint=False):
         inserted = _record_insert(record)
         if inserted and programme.is_active and amount > 0:
-            tier_upgrade_if_qualified(customer=customer, programme=programme, now=now)
+            _upgrade(customer_id=customer.pk, programme=programme, now=now or timezone.now())
     if not inserted:
         record = PurchaseRecord.objects.get(programme=programme, source_type=source_type, source_id=source_id)
         if record.customer_id != customer.pk or record.amount != amount:
@@ -141,12 +142,24 @@ def tier_upgrade_if_qualified(*, customer: Customer, programme: Programme, now: 
     """Upgrade the customer to the highest tier their purchases in the window qualify for, if it is above the
     current one; never downgrades. Locks (or creates, with an ``initial`` history row) the customer's
     ``CustomerTier`` row first and reads the purchases after locking. Idempotent: a second call changes nothing."""
-    now = now or timezone.now()
-    tiers = _tiers(programme)
     with transaction.atomic():
-        row = _lock_row(customer_id=customer.pk, programme=programme, tiers=tiers, now=now)
-        total = qualifying_purchases(customer_id=customer.pk, programme=programme, now=now)
-        _settle(row, tiers, total, now, recalculation=False)
+        return _upgrade(customer_id=customer.pk, programme=programme, now=now or timezone.now())
+
+
+def _upgrade(*, customer_id: int, programme: Programme, now: datetime) -> CustomerTier:
+    """``tier_upgrade_if_qualified`` in the caller's transaction (no savepoint: ``purchase_record``'s stands or
+    falls with the caller's change anyway). The tiers come from the per-process cache of the programme's rules
+    version (``programmes.rulebook``)."""
+    tiers = list(tiers_for(programme))
+    if not tiers:
+        raise ProgrammeNotFound()
+    row = _lock_row(customer_id=customer_id, programme=programme, tiers=tiers, now=now)
+    if row.tier.pk == tiers[-1].pk and row.below_threshold_since is None:
+        # At the top with no grace running, ``_settle`` changes nothing whatever the total (outside the
+        # recalculation): the row stays locked, the sum is not needed.
+        return row
+    total = qualifying_purchases(customer_id=customer_id, programme=programme, now=now)
+    _settle(row, tiers, total, now, recalculation=False)
     return row
 
 
@@ -206,7 +219,7 @@ def _tiers(programme: Programme) -> list[Tier]:
 
 def _lock_row(*, customer_id: int, programme: Programme, tiers: list[Tier], now: datetime) -> CustomerTier:
     """The customer's tier row, locked; created in the entry tier (with an ``initial`` history row) if missing."""
-    row = CustomerTier.objects.select_for_update().filter(customer_id=customer_id, programme=programme).first()
+    row = _row_locked(customer_id, programme.pk)
     if row is None:
         try:
             with transaction.atomic():
@@ -220,6 +233,26 @@ def _lock_row(*, customer_id: int, programme: Programme, tiers: list[Tier], now:
     row.tier = next(tier for tier in tiers if tier.pk == row.tier_id)
     row.programme = programme
     return row
+
+
+_ROW_FIELDS = [field.attname for field in CustomerTier._meta.concrete_fields]
+ROW_LOCK_SQL = (
+    "SELECT {columns} FROM programmes_customertier WHERE customer_id = %s AND programme_id = %s FOR UPDATE"
+).format(columns=", ".join(f'"{field.column}"' for field in CustomerTier._meta.concrete_fields))
+
+
+def _row_locked(customer_id: int, programme_id: int) -> CustomerTier | None:
+    """``CustomerTier.objects.select_for_update().filter(...).first()`` as a plain statement on PostgreSQL (the
+    purchase path runs it for every delivery; building it through the ORM cost more than running it). One row at
+    most (unique per customer and programme); its fields need no conversion (ids, dates, a flag)."""
+    if connection.vendor != "postgresql":
+        return (
+            CustomerTier.objects.select_for_update().filter(customer_id=customer_id, programme_id=programme_id).first()
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(ROW_LOCK_SQL, [customer_id, programme_id])
+        values = cursor.fetchone()
+    return None if values is None else CustomerTier.from_db(connection.alias, _ROW_FIELDS, values)
 
 
 def _settle(row: CustomerTier, tiers: list[Tier], total: Decimal, now: datetime, *, recalculation: bool) -> str | None:
