@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -205,7 +205,7 @@ def _place(
     now,
 ) -> Placed:
     on_payment = all(line.operation_type in result.unlock_on_payment for line in lines)
-    order = Order.objects.create(
+    order = Order(
         channel=channel,
         number=number,
         store=store,
@@ -222,6 +222,12 @@ def _place(
         hold=hold,
         request_fingerprint=fingerprint_,
     )
+    ids_taken = connection.vendor == "postgresql"
+    if ids_taken:
+        line_ids = _order_insert(order, len(lines))
+    else:
+        order.save(force_insert=True)  # Order.objects.create
+        line_ids = [None] * len(lines)
     event, _replayed = event_claim(
         order=order,
         kind=OrderEvent.Kind.PLACE,
@@ -255,31 +261,36 @@ def _place(
             amount=result.redeem,
             paid_at=now,
         )
-    order_lines = OrderLine.objects.bulk_create(
-        [
-            OrderLine(
-                order=order,
-                line_number=line.line_number,
-                sku=calculated.sku,
-                name=calculated.name,
-                category=calculated.category or "",
-                attributes=line.attributes,
-                operation_type=calculated.operation_type,
-                price=calculated.price,
-                discount_percent=calculated.discount_percent,
-                quantity=calculated.quantity,
-                amount=calculated.amount,
-                points_redeemed=calculated.redeem,
-                points_to_earn=calculated.earn_points,
-                redemption=redemption if calculated.redeem > 0 else None,
-                status=OrderLine.Status.DELIVERED if delivered else OrderLine.Status.PLACED,
-                delivered_at=created_at if delivered else None,
-            )
-            for line, calculated in zip(lines, result.lines, strict=True)
-        ]
-    )
+    order_lines = [
+        OrderLine(
+            pk=line_id,
+            order=order,
+            line_number=line.line_number,
+            sku=calculated.sku,
+            name=calculated.name,
+            category=calculated.category or "",
+            attributes=line.attributes,
+            operation_type=calculated.operation_type,
+            price=calculated.price,
+            discount_percent=calculated.discount_percent,
+            quantity=calculated.quantity,
+            amount=calculated.amount,
+            points_redeemed=calculated.redeem,
+            points_to_earn=calculated.earn_points,
+            redemption=redemption if calculated.redeem > 0 else None,
+            status=OrderLine.Status.DELIVERED if delivered else OrderLine.Status.PLACED,
+            delivered_at=created_at if delivered else None,
+        )
+        for line, calculated, line_id in zip(lines, result.lines, line_ids, strict=True)
+    ]
     unlock_now = delivered and not on_payment
-    lines_accrue(order, order_lines, event, actor, active=unlock_now)
+    if not ids_taken:
+        OrderLine.objects.bulk_create(order_lines)
+        lines_accrue(order, order_lines, event, actor, active=unlock_now)
+    else:
+        # The lines' ids were taken with the order: their lots first, then the lines with them (no update after).
+        lines_accrue(order, order_lines, event, actor, active=unlock_now, update=False)
+        _lines_insert(order_lines)
     if unlock_now:
         purchase_count(order, order_lines, event, +1)
     if payments:
@@ -295,9 +306,17 @@ def _place(
 
 
 def lines_accrue(
-    order: Order, lines: list[OrderLine], event: OrderEvent, actor: Actor, *, active: bool, key: str = "accrue"
+    order: Order,
+    lines: list[OrderLine],
+    event: OrderEvent,
+    actor: Actor,
+    *,
+    active: bool,
+    key: str = "accrue",
+    update: bool = True,
 ) -> None:
-    """Each earning line's points as a lot of its own, tied to it: pending, or ``active`` at once."""
+    """Each earning line's points as a lot of its own, tied to it: pending, or ``active`` at once. The lines are
+    updated with their lots, unless not ``update`` (lines not inserted yet: their insert carries the lots)."""
     earning = [line for line in lines if line.points_to_earn > 0]
     if order.customer_id is None or not earning:
         return
@@ -310,11 +329,56 @@ def lines_accrue(
         operation_key=ledger_key(event, key),
         actor=actor,
         now=event.created_at,
+        # Every caller is in the order's transaction, catches nothing the ledger raises and claimed the event
+        # the key comes from: no savepoint needed (two round trips).
+        savepoint=False,
     )
     for line, lot in zip(earning, operation.lots, strict=True):
         line.lot = lot
         line.points_unlocked = active
-    lines_update(earning, ["lot", "points_unlocked"])
+    if update:
+        lines_update(earning, ["lot", "points_unlocked"])
+
+
+# The order's insert, as the ORM's (``pre_save`` fills the auto dates), also taking its lines' ids, in their order:
+# so their lots (which name them) can be accrued before the lines are inserted with them, not updated after.
+ORDER_INSERT_SQL = (
+    "INSERT INTO orders_order ({columns}) VALUES ({values}) RETURNING id, ARRAY("
+    "SELECT nextval(pg_get_serial_sequence('orders_orderline', 'id')) FROM generate_series(1, %s::integer) ORDER BY 1)"
+)
+
+
+def _order_insert(order: Order, line_count: int) -> list[int]:
+    """Insert ``order`` (PostgreSQL); ids for its ``line_count`` lines."""
+    fields = [field for field in Order._meta.concrete_fields if not field.primary_key]
+    sql = ORDER_INSERT_SQL.format(
+        columns=", ".join(f'"{field.column}"' for field in fields), values=", ".join(["%s"] * len(fields))
+    )
+    values = [field.get_db_prep_save(field.pre_save(order, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, line_count])
+        order.pk, line_ids = cursor.fetchone()
+    order._state.adding = False
+    order._state.db = connection.alias
+    return line_ids
+
+
+def _lines_insert(lines: list[OrderLine]) -> None:
+    """``OrderLine.objects.bulk_create(lines)`` for lines with their ids (PostgreSQL), as one plain statement:
+    same rows, values prepared as the ORM's insert prepares them; building the ORM's insert cost more."""
+    if not lines:
+        return
+    fields = OrderLine._meta.concrete_fields
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = "INSERT INTO orders_orderline ({columns}) VALUES {rows}".format(
+        columns=", ".join(f'"{field.column}"' for field in fields), rows=", ".join([row] * len(lines))
+    )
+    values = [field.get_db_prep_save(field.pre_save(line, True), connection) for line in lines for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+    for line in lines:
+        line._state.adding = False
+        line._state.db = connection.alias
 
 
 def _lot_kind(lines: list[OrderLine]) -> str:

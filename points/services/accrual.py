@@ -246,11 +246,15 @@ def points_accrue_lots(
     actor: Actor = SYSTEM,
     reason: str = "",
     now: datetime | None = None,
+    savepoint: bool = True,
 ) -> PointsOperation:
     """Several lots at once, each ``(amount, source_id)`` with its own accrual entry, under one account lock and
     one key: the points of an order's lines, each line's lot tied to it (F-EARN-4). Pending until unlocked, or
     active at once (``pending=False``, a sale handed over at the till), which first pays the account's debt.
-    Non-members' lots are members-only (F-ID-4). The lots are returned in ``PointsOperation.lots``."""
+    Non-members' lots are members-only (F-ID-4). The lots are returned in ``PointsOperation.lots``.
+
+    ``savepoint=False`` inside a caller's transaction that catches none of its errors and whose key no other
+    call can race (an order's event claimed in it): saves the SAVEPOINT and RELEASE round trips."""
     amounts = [(points_amount(amount), str(source_id)) for amount, source_id in lots]
     if not amounts:
         raise InvalidAmount("Nothing to accrue.")
@@ -266,12 +270,16 @@ def points_accrue_lots(
         source_type=source_type,
     )
     restriction = "" if customer.is_member else Lot.Restriction.MEMBERS_ONLY
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         account = account_lock_for_customer(customer_id=customer.pk, balance_type=balance_type, key=operation_key)
         if account.key_used:
             return replay(key=operation_key, fingerprint_=key_print)
-        days = lifetime_days(balance_type=account.balance_type, kind=kind)
-        created = Lot.objects.bulk_create(
+        # Pending lots expire from their unlock: their lifetime is looked up by the statement that inserts them.
+        days = None if pending else lifetime_days(balance_type=account.balance_type, kind=kind)
+        journal = Journal(
+            account=account, key=operation_key, fingerprint_=key_print, now=now, actor=actor, reason=reason
+        )
+        created = journal.lots_create(
             [
                 Lot(
                     account=account,
@@ -287,10 +295,8 @@ def points_accrue_lots(
                     created_at=now,
                 )
                 for amount, source_id in amounts
-            ]
-        )
-        journal = Journal(
-            account=account, key=operation_key, fingerprint_=key_print, now=now, actor=actor, reason=reason
+            ],
+            lifetime_of=(account.balance_type, kind) if pending else None,
         )
         for lot in created:
             if pending:

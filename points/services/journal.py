@@ -21,8 +21,9 @@ from django.db import IntegrityError, connection
 
 from core.actors import SYSTEM, Actor  # noqa: F401 (re-exported to the ledger services)
 from points.exceptions import InvalidAmount, OperationKeyConflict, PointsError, ReasonRequired
-from points.models import ZERO, Account, Allocation, Entry, Hold, Lot
+from points.models import ZERO, Account, Allocation, BalanceType, Entry, Hold, Lot
 from points.selectors import Balance
+from points.services.lifetimes import LIFETIME_DAYS_SQL, lifetime_days
 
 CENT = Decimal("0.01")
 
@@ -120,6 +121,10 @@ def replays_a_raced_key(service: Callable[..., PointsOperation]) -> Callable[...
         except OperationKeyConflict:
             raise
         except (IntegrityError, PointsError):
+            if connection.needs_rollback:
+                # Run without a savepoint inside the caller's transaction (``savepoint=False``): nothing can be
+                # read before it rolls back, and its key came from that transaction, so no other call raced it.
+                raise
             if not Entry.objects.filter(operation_key=operation_key, operation_seq=0).exists():
                 raise
         return service(operation_key=operation_key, **kwargs)
@@ -149,6 +154,26 @@ class Journal:
         self.entries: list[Entry] = []
         self._allocations: list[tuple[Entry, Lot, Decimal, Decimal]] = []
         self._changed_lots: dict[int, Lot] = {}
+        self._new_lots: list[Lot] = []  # inserted by flush, with the values they have then (PostgreSQL)
+        self._new_lots_lifetime: tuple[BalanceType, str] | None = None
+
+    def lots_create(self, lots: list[Lot], *, lifetime_of: tuple[BalanceType, str] | None = None) -> list[Lot]:
+        """New lots of the operation. On PostgreSQL ``flush`` inserts them in its statement, as they are by then
+        (their ids come back with the entries'); elsewhere they are inserted now and updated by ``flush``.
+
+        ``lifetime_of`` (balance type, kind): the lots' ``lifetime_days`` is looked up by the flush's statement
+        (PostgreSQL) — for lots whose expiry does not depend on it yet (pending) — else here."""
+        if lifetime_of is not None:
+            if connection.vendor == "postgresql":
+                self._new_lots_lifetime = lifetime_of
+            else:
+                days = lifetime_days(balance_type=lifetime_of[0], kind=lifetime_of[1])
+                for lot in lots:
+                    lot.lifetime_days = days
+        if connection.vendor == "postgresql":
+            self._new_lots.extend(lots)
+            return lots
+        return Lot.objects.bulk_create(lots)
 
     def entry(
         self,
@@ -209,7 +234,8 @@ class Journal:
 
     def touch(self, lot: Lot) -> None:
         """Persist a lot changed outside ``entry`` (state, expiry date)."""
-        self._changed_lots[lot.pk] = lot
+        if lot.pk is not None:  # a new lot is inserted as it is at the flush
+            self._changed_lots[lot.pk] = lot
 
     def flush(self, **result: Any) -> PointsOperation:
         if connection.vendor == "postgresql":
@@ -237,16 +263,16 @@ class Journal:
 # by their line of the operation, in the order they were recorded), the lots and the account. Same rows and values
 # as the ORM path; building four ORM statements took longer than running them (docs/performance.md).
 FLUSH_SQL = """
-WITH new_entries AS (
+WITH {new_lots}new_entries AS (
     INSERT INTO points_entry ({entry_columns})
     SELECT * FROM UNNEST({entry_arrays})
     RETURNING id, operation_seq
 ), new_allocations AS (
     INSERT INTO points_allocation (entry_id, lot_id, remaining_delta, held_delta)
-    SELECT e.id, a.lot_id, a.remaining_delta, a.held_delta
-    FROM UNNEST(%s::integer[], %s::bigint[], %s::numeric[], %s::numeric[]) WITH ORDINALITY
-        AS a (seq, lot_id, remaining_delta, held_delta, n)
-    JOIN new_entries e ON e.operation_seq = a.seq
+    SELECT e.id, {allocation_lot}, a.remaining_delta, a.held_delta
+    FROM UNNEST(%s::integer[], %s::bigint[], %s::numeric[], %s::numeric[]{new_lot_array}) WITH ORDINALITY
+        AS a (seq, lot_id, remaining_delta, held_delta{new_lot_column}, n)
+    JOIN new_entries e ON e.operation_seq = a.seq{new_lot_join}
     ORDER BY a.n
 ), changed_lots AS (
     UPDATE points_lot AS lot
@@ -260,22 +286,83 @@ WITH new_entries AS (
     SET available = %s, pending = %s, held = %s, debt = %s, updated_at = %s
     WHERE id = %s
 )
-SELECT id, operation_seq FROM new_entries
+SELECT id, operation_seq, false, NULL::integer FROM new_entries{new_lot_ids}
 """
+NO_NEW_LOTS = {
+    "new_lots": "",
+    "allocation_lot": "a.lot_id",
+    "new_lot_array": "",
+    "new_lot_column": "",
+    "new_lot_join": "",
+    "new_lot_ids": "",
+}
+
+# With new lots: their ids taken first, in their order (as a bulk insert would), so that the allocations can name
+# them; the lots inserted with their values at the flush (the same rows as an insert and an update).
+FLUSH_NEW_LOTS_SQL = """new_lot_ids AS (
+    SELECT nextval(pg_get_serial_sequence('points_lot', 'id')) AS id, n FROM generate_series(1, %s::integer) n
+), new_lots AS (
+    INSERT INTO points_lot (id, {lot_columns})
+    SELECT i.id, {lot_values}
+    FROM UNNEST({lot_arrays}) WITH ORDINALITY AS v ({lot_names}, n)
+    JOIN new_lot_ids i ON i.n = v.n
+    ORDER BY v.n
+    RETURNING id, lifetime_days
+), """
+
+
+def _columns(model) -> tuple[list, str, str]:
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(f'"{field.column}"' for field in fields)
+    arrays = ", ".join(f"%s::{field.cast_db_type(connection)}[]" for field in fields)
+    return fields, columns, arrays
 
 
 @functools.cache
-def _entry_columns() -> tuple[list, str]:
-    fields = [field for field in Entry._meta.concrete_fields if not field.primary_key]
-    columns = ", ".join(f'"{field.column}"' for field in fields)
-    arrays = ", ".join(f"%s::{field.cast_db_type(connection)}[]" for field in fields)
-    return fields, FLUSH_SQL.format(entry_columns=columns, entry_arrays=arrays)
+def _entry_columns(new_lots: bool = False, lifetime_lookup: bool = False) -> tuple[list, list, str]:
+    fields, columns, arrays = _columns(Entry)
+    if not new_lots:
+        return fields, [], FLUSH_SQL.format(entry_columns=columns, entry_arrays=arrays, **NO_NEW_LOTS)
+    lot_fields, lot_columns, lot_arrays = _columns(Lot)
+    names = [f"c{index}" for index in range(len(lot_fields))]
+    new_lots_sql = FLUSH_NEW_LOTS_SQL.format(
+        lot_columns=lot_columns,
+        lot_arrays=lot_arrays,
+        lot_names=", ".join(names),
+        lot_values=", ".join(
+            LIFETIME_DAYS_SQL if lifetime_lookup and field.name == "lifetime_days" else f"v.{name}"
+            for field, name in zip(lot_fields, names, strict=True)
+        ),
+    )
+    sql = FLUSH_SQL.format(
+        entry_columns=columns,
+        entry_arrays=arrays,
+        new_lots=new_lots_sql,
+        # An allocation names a new lot by its place among them (its lot id is null).
+        allocation_lot="COALESCE(a.lot_id, l.id)",
+        new_lot_array=", %s::integer[]",
+        new_lot_column=", new_lot",
+        new_lot_join="\n    LEFT JOIN new_lot_ids l ON l.n = a.new_lot",
+        new_lot_ids="\nUNION ALL SELECT i.id, i.n, true, l.lifetime_days FROM new_lot_ids i JOIN new_lots l USING (id)",
+    )
+    return fields, lot_fields, sql
 
 
 def flush_postgresql(journal: Journal) -> None:
     """``Journal.flush``'s writes in one statement (``FLUSH_SQL``); the entries get their ids."""
-    fields, sql = _entry_columns()
-    parameters: list = [
+    new_lots = journal._new_lots
+    lifetime_of = journal._new_lots_lifetime
+    fields, new_lot_fields, sql = _entry_columns(bool(new_lots), lifetime_of is not None)
+    parameters: list = []
+    if new_lots:
+        parameters.append(len(new_lots))
+        if lifetime_of is not None:  # LIFETIME_DAYS_SQL's, in the insert's select list before its arrays
+            parameters += [lifetime_of[0].pk, lifetime_of[1], lifetime_of[0].default_lifetime_days]
+        parameters += [
+            [field.get_db_prep_save(getattr(lot, field.attname), connection) for lot in new_lots]
+            for field in new_lot_fields
+        ]
+    parameters += [
         [field.get_db_prep_save(getattr(entry, field.attname), connection) for entry in journal.entries]
         for field in fields
     ]
@@ -286,6 +373,9 @@ def flush_postgresql(journal: Journal) -> None:
         [r for _e, _lot, r, _h in allocations],
         [h for _e, _lot, _r, h in allocations],
     ]
+    if new_lots:
+        places = {id(lot): place for place, lot in enumerate(new_lots, start=1)}
+        parameters.append([places.get(id(lot)) for _e, lot, _r, _h in allocations])
     lots = list(journal._changed_lots.values())
     lot_fields = [Lot._meta.get_field(name) for name in LOT_FIELDS]
     parameters.append([lot.pk for lot in lots])
@@ -296,11 +386,19 @@ def flush_postgresql(journal: Journal) -> None:
     parameters += [account.available, account.pending, account.held, account.debt, journal.now, account.pk]
     with connection.cursor() as cursor:
         cursor.execute(sql, parameters)
-        ids = dict((seq, pk) for pk, seq in cursor.fetchall())
+        rows = cursor.fetchall()
+    ids = {seq: pk for pk, seq, is_lot, _days in rows if not is_lot}
+    new_lot_rows = {place: (pk, days) for pk, place, is_lot, days in rows if is_lot}
     for entry in journal.entries:
         entry.pk = ids[entry.operation_seq]
         entry._state.adding = False
         entry._state.db = connection.alias
+    for place, lot in enumerate(new_lots, start=1):
+        lot.pk, days = new_lot_rows[place]
+        if lifetime_of is not None:
+            lot.lifetime_days = days
+        lot._state.adding = False
+        lot._state.db = connection.alias
 
 
 LOT_FIELDS = ("remaining", "held", "state", "expires_at", "restriction", "moved_to")

@@ -11,6 +11,14 @@ def lifetime_days(*, balance_type: BalanceType, kind: str) -> int | None:
     return specific.lifetime_days if specific is not None else balance_type.default_lifetime_days
 
 
+# ``lifetime_days`` as an SQL expression (parameters: balance type id, kind, its default), for a statement that
+# inserts the lots (``Journal.lots_create``): a kind's row wins even where its days are null (never expires).
+LIFETIME_DAYS_SQL = (
+    "(COALESCE((SELECT ARRAY[lt.lifetime_days] FROM points_lotlifetime lt"
+    " WHERE lt.balance_type_id = %s AND lt.kind = %s ORDER BY lt.id LIMIT 1), ARRAY[%s::integer]))[1]"
+)
+
+
 def expiry_from(start: datetime, days: int | None) -> datetime | None:
     """Points live ``days`` whole days and expire at the end of the last one in the business timezone
     (``TIME_ZONE``): the expiry moment is the midnight that starts the following day."""

@@ -13,7 +13,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from points.services import points_accrue, points_hold, points_hold_commit, points_redeem, points_refund
+from points.models import BalanceType, Lot, LotLifetime
+from points.services import (
+    points_accrue,
+    points_accrue_lots,
+    points_hold,
+    points_hold_commit,
+    points_redeem,
+    points_refund,
+)
 from points.tests.helpers import D, assert_consistent, buckets, key
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +34,10 @@ JOURNAL = 1 if connection.vendor == "postgresql" else 4
 # Statements per operation. Redeem: lock + key check, not merged, spendable lots, the journal.
 REDEEM = 3 + JOURNAL
 ACCRUE = 4 + JOURNAL  # lock + key check, not merged, lifetime, lot, the journal
+# An order's lots: lock + key check, not merged, the journal — which on PostgreSQL also inserts the lots and, for
+# pending ones, looks up their lifetime; elsewhere those are two statements of their own.
+ACCRUE_LOTS_PENDING = 2 + (1 if connection.vendor == "postgresql" else 2 + JOURNAL)
+ACCRUE_LOTS_ACTIVE = 3 + (1 if connection.vendor == "postgresql" else 1 + JOURNAL)  # lifetime always in Python
 HOLD = 4 + JOURNAL  # lock + key check, not merged, spendable lots, hold, the journal
 HOLD_COMMIT = 6 + JOURNAL  # hold's account, lock + key check, hold, held sums, held lots, the journal, hold
 # On PostgreSQL those three are one call of a PL/pgSQL function each (points 0009); the figures above are the
@@ -122,4 +134,45 @@ def test_refund_across_lots_takes_fixed_statements(customer, lots):
 
     assert len(sent) == REFUND, sent
     assert buckets(customer) == (D(10 * lots - 1), D(0), D(0), D(0))
+    assert_consistent()
+
+
+@pytest.mark.parametrize("pending", [True, False])
+@pytest.mark.parametrize("lifetime", ["specific", "never", "default"])
+def test_accrue_lots_takes_fixed_statements_and_the_kinds_lifetime(customer, pending, lifetime):
+    retail = BalanceType.objects.get(code="retail")
+    if lifetime != "default":
+        LotLifetime.objects.update_or_create(
+            balance_type=retail, kind="purchase", defaults={"lifetime_days": 30 if lifetime == "specific" else None}
+        )
+    days = {"specific": 30, "never": None, "default": retail.default_lifetime_days}[lifetime]
+    accrue_lots(customer, 2)  # the account exists: its creation is not counted
+    operation = None
+
+    def run():
+        nonlocal operation
+        operation = points_accrue_lots(
+            customer=customer,
+            lots=[(D(5), "line-1"), (D(7), "line-2")],
+            kind="purchase",
+            operation_key=key(),
+            source_type="order_line",
+            pending=pending,
+            now=NOW,
+        )
+
+    sent = statements(run)
+
+    assert len(sent) == (ACCRUE_LOTS_PENDING if pending else ACCRUE_LOTS_ACTIVE), sent
+    stored = list(Lot.objects.filter(source_type="order_line").order_by("pk"))
+    assert [lot.pk for lot in operation.lots] == [lot.pk for lot in stored]
+    assert [(lot.amount, lot.remaining, lot.source_id, lot.lifetime_days) for lot in stored] == [
+        (D(5), D(5), "line-1", days),
+        (D(7), D(7), "line-2", days),
+    ]
+    assert [lot.lifetime_days for lot in operation.lots] == [days, days]
+    assert {allocation.lot_id for entry in operation.entries for allocation in entry.allocations.all()} == {
+        lot.pk for lot in stored
+    }
+    assert buckets(customer) == ((D(20), D(12), D(0), D(0)) if pending else (D(32), D(0), D(0), D(0)))
     assert_consistent()

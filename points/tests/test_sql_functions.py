@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
 
 from customers.models import Customer
@@ -30,7 +31,11 @@ from points.services import (
 from points.services.sql import sql_functions_enabled
 from points.tests.helpers import assert_consistent
 
-pytestmark = pytest.mark.django_db
+# The PL/pgSQL functions exist on PostgreSQL only; elsewhere there is just the Python version to run.
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the ledger's SQL functions are PostgreSQL's"),
+]
 
 NOW = timezone.now().replace(microsecond=0)
 IMPLEMENTATIONS = {"sql_functions": True, "python": False}
