@@ -159,6 +159,47 @@ class HoldOutput(serializers.Serializer):
     balance = BalanceOutput(help_text="The customer's balance of this type after the operation.")
 
 
+# The answers of the two calls of a redemption (hold, commit) built by hand: DRF's per-field dispatch was a tenth of
+# such a request's CPU. Each field is still rendered by the documented serializer's own field; a test holds the two
+# to the same output.
+_HOLD_FIELDS, _BALANCE_FIELDS = HoldOutput._declared_fields, BalanceOutput._declared_fields
+_POINTS = _HOLD_FIELDS["amount"]
+_DATETIME = _HOLD_FIELDS["expires_at"]
+assert all(type(_BALANCE_FIELDS[name]) is Points for name in ("available", "pending", "held", "debt", "expiring_soon"))
+
+
+def _nullable(field: serializers.Field, value):
+    return None if value is None else field.to_representation(value)
+
+
+def balance_answer(balance) -> dict:
+    """``BalanceOutput(balance).data``."""
+    return {
+        "balance_type": balance.balance_type,
+        "available": _POINTS.to_representation(balance.available),
+        "pending": _POINTS.to_representation(balance.pending),
+        "held": _POINTS.to_representation(balance.held),
+        "debt": _POINTS.to_representation(balance.debt),
+        "expiring_soon": _nullable(_POINTS, balance.expiring_soon),
+        "expiring_within_days": balance.expiring_within_days,
+    }
+
+
+def hold_answer(hold: Hold) -> dict:
+    """``HoldOutput(hold).data`` of a hold carrying its ``balance``."""
+    return {
+        "id": hold.pk,
+        "customer_id": hold.account.customer_id,
+        "balance_type": hold.account.balance_type.code,
+        "amount": _POINTS.to_representation(hold.amount),
+        "state": str(hold.state),
+        "expires_at": _DATETIME.to_representation(hold.expires_at),
+        "created_at": _DATETIME.to_representation(hold.created_at),
+        "closed_at": _nullable(_DATETIME, hold.closed_at),
+        "balance": balance_answer(hold.balance),
+    }
+
+
 # --- adjustments -----------------------------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ from points.api.serializers import (
     HoldCommitInput,
     HoldCreateInput,
     HoldOutput,
+    hold_answer,
 )
 from points.exceptions import (
     HoldNotFound,
@@ -62,9 +63,6 @@ def _query(serializer_class: type, request: Request) -> dict:
 
 # One serializer renders every answer: a new one per call deep-copies its declared fields and those of its nested
 # balance, a fifth of a hold call's CPU. Rendering reads only the instance given, so sharing it is safe.
-HOLD_OUTPUT = HoldOutput()
-
-
 def _hold_answer(operation: PointsOperation, status_code: int = status.HTTP_200_OK) -> Response:
     """The hold and the balance right after the operation: as the operation left them when it says (the ledger's
     SQL functions answer with both), read back otherwise (a replay, or the Python version of the ledger)."""
@@ -74,7 +72,7 @@ def _hold_answer(operation: PointsOperation, status_code: int = status.HTTP_200_
     else:
         hold = hold_get(hold_id=hold.pk)
         hold.balance = points_balance(customer=hold.account.customer, balance_type=hold.account.balance_type.code)
-    return Response(HOLD_OUTPUT.to_representation(hold), status=status_code)
+    return Response(hold_answer(hold), status=status_code)
 
 
 class PointsBalanceApi(APIView):

@@ -1,12 +1,16 @@
 """Channel API of the ledger: balance, history, holds, adjustments (SPEC F-LED, F-INT-2)."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from integrations.tests.factories import ChannelFactory
+from points.api.selectors import hold_get
+from points.api.serializers import HoldOutput, hold_answer
 from points.models import Entry, Hold, Lot
+from points.selectors import points_balance
 from points.services import points_accrue, points_hold, points_redeem
 from points.tests.helpers import D, assert_consistent, buckets, key
 
@@ -283,6 +287,28 @@ def test_hold_then_commit_spends_the_points_and_replays_identically(api, custome
         channel.pk
     }
     assert_consistent()
+
+
+@pytest.mark.parametrize("action", ["commit", "release"])
+def test_hold_answers_are_what_the_documented_serializer_renders(api, customer, action):
+    accrue(customer, 500.5)
+    accrue(customer, 80, days=10)  # some of it expiring soon
+
+    held = post(api, hold_url(customer), {"amount": "300.25", "timeout_seconds": 90}, idempotency_key="h").json()
+    body = {"amount": "100.1"} if action == "commit" else None
+    closed = post(api, f"/api/v1/points/holds/{held['id']}/{action}", body, idempotency_key="c").json()
+
+    assert held["state"] == "open"
+    assert closed["state"] == ("committed" if action == "commit" else "released")
+    for answer in (held, closed):
+        hold = hold_get(hold_id=answer["id"])
+        hold.balance = points_balance(customer=customer)
+        if answer is held:  # the balance right after the hold, before the second call changed it
+            hold.state, hold.closed_at = Hold.State.OPEN, None
+            points = ("available", "pending", "held", "debt", "expiring_soon")
+            hold.balance = replace(hold.balance, **{name: D(answer["balance"][name]) for name in points})
+        assert answer == HoldOutput(hold).data
+        assert hold_answer(hold) == HoldOutput(hold).data
 
 
 def test_hold_then_release_gives_the_points_back(api, customer):
