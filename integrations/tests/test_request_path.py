@@ -1,6 +1,7 @@
 """The shortcuts of the per-request path: the throttle's Redis counter, content negotiation, the one-statement
 idempotency claim."""
 
+import threading
 import uuid
 
 import pytest
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from integrations.models import IdempotencyKey
 from integrations.services.idempotency import ClaimOutcome, idempotency_key_claim, idempotency_key_complete
-from integrations.throttling import window_counter_incr
+from integrations.throttling import LEASE_FROM, LEASE_PARTS, window_counter_incr, window_permit_take
 
 URL = "/api/v1/channel"
 
@@ -27,7 +28,7 @@ def redis_cache():
         pytest.skip("no Redis on 127.0.0.1:6379")
     backend = RedisCache("redis://127.0.0.1:6379/15", {"KEY_PREFIX": f"test-{uuid.uuid4().hex}"})
     yield backend
-    backend._cache.get_client(write=True).delete(*[backend.make_key(f"window-{n}") for n in range(2)])
+    backend._cache.get_client(write=True).delete(*[backend.make_key(f"window-{n}") for n in range(3)])
 
 
 def test_the_redis_counter_counts_in_one_window_and_expires_with_it(redis_cache):
@@ -43,6 +44,66 @@ def test_the_redis_counter_continues_a_window_opened_through_the_cache_api(redis
     redis_cache.add("window-1", 1, timeout=61)
 
     assert window_counter_incr("window-1", 61, backend=redis_cache) == 2
+
+
+def test_the_redis_counter_counts_a_lease_at_once(redis_cache):
+    counts = [window_counter_incr("window-2", 61, amount=10, backend=redis_cache) for _ in range(2)]
+
+    assert counts == [10, 20]
+    assert 59 <= redis_cache._cache.get_client().ttl(redis_cache.make_key("window-2")) <= 61
+
+
+def _spend_until_refused(key: str, budget: int, admitted: list[int], ready: threading.Barrier) -> None:
+    """One worker thread: take permits until the window refuses one; count what it was given."""
+    ready.wait()
+    count = 0
+    while window_permit_take(key, 61, budget, window_ends=2e9, now=1e9):
+        count += 1
+    admitted.append(count)
+
+
+@pytest.mark.parametrize("budget", [LEASE_FROM, 1234])
+def test_threads_leasing_permits_admit_exactly_the_budget_between_them(budget):
+    key = f"lease-{uuid.uuid4().hex}"
+    admitted: list[int] = []
+    ready = threading.Barrier(4)
+    threads = [threading.Thread(target=_spend_until_refused, args=(key, budget, admitted, ready)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(admitted) == budget
+    assert window_permit_take(key, 61, budget, window_ends=2e9, now=1e9) is False
+
+
+def test_a_thread_is_refused_early_by_at_most_the_leases_other_threads_hold():
+    key, budget = f"lease-{uuid.uuid4().hex}", 1000
+    lease = budget // LEASE_PARTS
+    holder_took = threading.Event()
+
+    def holder():  # another worker: takes one lease, spends one permit of it
+        window_permit_take(key, 61, budget, window_ends=2e9, now=1e9)
+        holder_took.set()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    holder_took.wait()
+    thread.join()
+    admitted = 0
+    while window_permit_take(key, 61, budget, window_ends=2e9, now=1e9):
+        admitted += 1
+
+    assert admitted == budget - lease
+
+
+def test_a_small_budget_is_counted_request_by_request():
+    key = f"lease-{uuid.uuid4().hex}"
+
+    admitted = [window_permit_take(key, 61, 3, window_ends=2e9, now=1e9) for _ in range(4)]
+
+    assert admitted == [True, True, True, False]
+    assert window_counter_incr(key, 61, amount=0) == 4  # every request counted, none leased
 
 
 @pytest.mark.django_db
