@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.models import Max
 
 from core.actors import Actor
+from core.sql import insert_unless_taken
 from orders.exceptions import (
     OperationConflict,
     OrderInvalid,
@@ -83,42 +84,12 @@ def event_claim(
         lines=lines or [],
         created_at=at,
     )
-    if connection.vendor == "postgresql" and insert_unless_taken(event):
+    if insert_unless_taken(event):
         return event, False
-    existing = OrderEvent.objects.filter(operation_key=operation_key).first()
-    if existing is not None:
-        if existing.fingerprint != fingerprint_ or existing.order_id != order.pk:
-            raise OperationConflict()
-        return existing, True
-    event.save(force_insert=True)
-    return event, False
-
-
-INSERT_SQL = "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING RETURNING {pk}"
-
-
-def insert_unless_taken(instance) -> bool:
-    """Insert ``instance`` (PostgreSQL) unless a unique key of it is taken — by a committed row or a concurrent
-    one, waited for —, in one statement: no query before to look, no savepoint to catch the violation. False if
-    taken (nothing written). Values prepared as the ORM's insert prepares them (``pre_save``: auto dates)."""
-    meta = instance._meta
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    sql = INSERT_SQL.format(
-        table=meta.db_table,
-        columns=", ".join(f'"{field.column}"' for field in fields),
-        values=", ".join(["%s"] * len(fields)),
-        pk=meta.pk.column,
-    )
-    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    instance.pk = row[0]
-    instance._state.adding = False
-    instance._state.db = connection.alias
-    return True
+    existing = OrderEvent.objects.get(operation_key=operation_key)  # taken: committed, or waited for
+    if existing.fingerprint != fingerprint_ or existing.order_id != order.pk:
+        raise OperationConflict()
+    return existing, True
 
 
 def ledger_key(event: OrderEvent, suffix: str) -> str:

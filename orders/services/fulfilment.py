@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.actors import SYSTEM, Actor
+from core.sql import insert_unless_taken
 from orders.exceptions import (
     NothingToCancel,
     OrderExists,
@@ -24,7 +25,6 @@ from orders.selectors import lines_lots_load, order_loaded
 from orders.services.common import (
     LineRequest,
     event_claim,
-    insert_unless_taken,
     ledger_key,
     lines_split,
     lines_take,
@@ -252,15 +252,8 @@ def delivery_create(order: Order, number: str, lines: list[OrderLine], actor: Ac
         points_redeemed=sum((line.points_redeemed for line in lines), ZERO),
         points_to_earn=sum((line.points_to_earn for line in lines), ZERO),
     )
-    if connection.vendor == "postgresql":
-        if not insert_unless_taken(delivery):  # the number (unique in the channel) is taken
-            raise OrderExists(extra={"number": number})
-        return delivery
-    try:
-        with transaction.atomic():
-            delivery.save(force_insert=True)
-    except IntegrityError:
-        raise OrderExists(extra={"number": number}) from None
+    if not insert_unless_taken(delivery):  # the number (unique in the channel) is taken
+        raise OrderExists(extra={"number": number})
     return delivery
 
 
