@@ -205,6 +205,7 @@ def line_split(
                 amount=earned,
                 source_id=str(part.pk),
                 operation_key=ledger_key(event, f"split:{part.pk}"),
+                savepoint=False,
             )
             part.lot = operation.lot
         else:
@@ -262,6 +263,7 @@ def points_unlock_lines(lines: list[OrderLine], event: OrderEvent, actor: Actor)
             operation_key=ledger_key(event, "unlock"),
             actor=actor,
             now=event.created_at,
+            savepoint=False,  # keys of the order's event: see points.services.journal
         )
         # The lots as the ledger left them, for the answer (``lines_lots_load`` reads the others).
         after = {lot.pk: lot for operation in operations for lot in operation.lots}
@@ -284,6 +286,7 @@ def points_reverse_lines(lines: list[OrderLine], event: OrderEvent, actor: Actor
             actor=actor,
             reason=reason,
             now=event.created_at,
+            savepoint=False,
         )
     for line in lines:
         if line.lot_id is not None and line.points_unlocked and line.points_to_earn > 0:
@@ -294,6 +297,7 @@ def points_reverse_lines(lines: list[OrderLine], event: OrderEvent, actor: Actor
                 actor=actor,
                 reason=reason,
                 now=event.created_at,
+                savepoint=False,
             )
     refunds: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for line in lines:
@@ -307,6 +311,7 @@ def points_reverse_lines(lines: list[OrderLine], event: OrderEvent, actor: Actor
             actor=actor,
             reason=reason,
             now=event.created_at,
+            savepoint=False,
         )
 
 

@@ -359,6 +359,7 @@ def _redeem_again(parent: Order, lines: list[OrderLine], event: OrderEvent, acto
         operation_key=ledger_key(event, "redeem"),
         actor=actor,
         now=event.created_at,
+        savepoint=False,
     )
     for line in lines:
         if line.points_redeemed > 0:

@@ -242,7 +242,7 @@ def _place(
         key = ledger_key(event, "redeem")
         if hold is not None:
             operation = points_hold_commit(
-                hold_id=hold.pk, amount=result.redeem, operation_key=key, actor=actor, now=now
+                hold_id=hold.pk, amount=result.redeem, operation_key=key, actor=actor, now=now, savepoint=False
             )
         else:
             operation = points_redeem(
@@ -252,6 +252,7 @@ def _place(
                 operation_key=key,
                 actor=actor,
                 now=now,
+                savepoint=False,  # the order's event key: no other call races it; no error is caught here
             )
         redemption = operation.entries[0]
         points_payment = Payment.objects.create(

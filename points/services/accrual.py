@@ -110,6 +110,7 @@ def points_unlock(
     source_id: str = "",
     actor: Actor = SYSTEM,
     now: datetime | None = None,
+    savepoint: bool = True,
 ) -> list[PointsOperation]:
     """Make pending lots spendable (the order line was delivered, or their date came): by lot or by source.
 
@@ -120,7 +121,7 @@ def points_unlock(
     now = now or timezone.now()
     selector = {"pk__in": lot_ids} if lot_ids is not None else {"source_type": source_type, "source_id": source_id}
     key_print = fingerprint(op="unlock", lots=sorted(lot_ids or []), source=[source_type, source_id])
-    return _per_account(selector, operation_key, key_print, now, actor, _unlock)
+    return _per_account(selector, operation_key, key_print, now, actor, _unlock, savepoint=savepoint)
 
 
 def points_cancel_accrual(
@@ -132,12 +133,13 @@ def points_cancel_accrual(
     actor: Actor = SYSTEM,
     reason: str = "",
     now: datetime | None = None,
+    savepoint: bool = True,
 ) -> list[PointsOperation]:
     """Cancel pending lots (the order line was cancelled before delivery): pending → cancelled."""
     now = now or timezone.now()
     selector = {"pk__in": lot_ids} if lot_ids is not None else {"source_type": source_type, "source_id": source_id}
     key_print = fingerprint(op="cancel", lots=sorted(lot_ids or []), source=[source_type, source_id])
-    return _per_account(selector, operation_key, key_print, now, actor, _cancel, reason)
+    return _per_account(selector, operation_key, key_print, now, actor, _cancel, reason, savepoint=savepoint)
 
 
 def _unlock(journal: Journal, lots: list[Lot]) -> None:
@@ -172,10 +174,10 @@ def _cancel(journal: Journal, lots: list[Lot]) -> None:
         lot.state = Lot.State.CANCELLED
 
 
-def _per_account(selector, key, key_print, now, actor, apply, reason=""):
+def _per_account(selector, key, key_print, now, actor, apply, reason="", *, savepoint=True):
     """Run ``apply`` on the selected lots of each account, accounts locked in pk order, under one key: an operation
     per account that changed, with its lots as they are after it (``PointsOperation.lots``)."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         if "pk__in" in selector:  # named lots a merge moved: their copies on the survivor
             lineages = lot_lineages(selector["pk__in"])
             selector = {"pk__in": sorted(lineages.now_in())}
@@ -253,8 +255,7 @@ def points_accrue_lots(
     active at once (``pending=False``, a sale handed over at the till), which first pays the account's debt.
     Non-members' lots are members-only (F-ID-4). The lots are returned in ``PointsOperation.lots``.
 
-    ``savepoint=False`` inside a caller's transaction that catches none of its errors and whose key no other
-    call can race (an order's event claimed in it): saves the SAVEPOINT and RELEASE round trips."""
+    ``savepoint``: see ``points.services.journal``."""
     amounts = [(points_amount(amount), str(source_id)) for amount, source_id in lots]
     if not amounts:
         raise InvalidAmount("Nothing to accrue.")
@@ -320,6 +321,7 @@ def points_split_pending(
     operation_key: str,
     actor: Actor = SYSTEM,
     now: datetime | None = None,
+    savepoint: bool = True,
 ) -> PointsOperation:
     """Split ``amount`` off a pending lot into a new pending lot with ``source_id`` (same kind, source type and
     restriction): part of an order line is delivered or cancelled and its points go their own way. The old lot's
@@ -328,7 +330,7 @@ def points_split_pending(
     amount = points_amount(amount)
     now = now or timezone.now()
     key_print = fingerprint(op="split", lot=lot_id, amount=amount, source_id=source_id)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         lineages = lot_lineages([lot_id])  # where the lot is now (a merge may have moved it), and its account
         ((followed, _asked),) = lineages.now_in().items()
         if not lineages.accounts:

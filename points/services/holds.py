@@ -101,6 +101,7 @@ def points_hold_commit(
     amount: Decimal | int | str | None = None,
     actor: Actor = SYSTEM,
     now: datetime | None = None,
+    savepoint: bool = True,
 ) -> PointsOperation:
     """Spend the held points (all, or ``amount`` of them with the rest released): a redemption entry.
 
@@ -112,9 +113,15 @@ def points_hold_commit(
     key_print = fingerprint(op="hold_commit", hold=hold_id, amount=amount)
     if sql_functions_enabled():
         return ledger_commit(
-            hold_id=hold_id, amount=amount, operation_key=operation_key, fingerprint_=key_print, now=now, actor=actor
+            hold_id=hold_id,
+            amount=amount,
+            operation_key=operation_key,
+            fingerprint_=key_print,
+            now=now,
+            actor=actor,
+            savepoint=savepoint,
         )
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         hold, account = _lock_hold(hold_id, operation_key)
         if account.key_used:
             return replay(key=operation_key, fingerprint_=key_print)

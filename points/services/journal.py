@@ -3,6 +3,11 @@
 Services describe an operation as entries with per-lot allocations; ``Journal.flush`` applies the
 deltas to the lots and the account already in memory (the caller holds the account lock, so they
 are exact) and writes everything in a fixed number of statements.
+
+Services that an order's transaction calls take ``savepoint`` (default True). ``savepoint=False`` is for a caller's
+transaction that catches none of the service's errors and whose operation key no other call can race (an order's
+event, claimed in that transaction under the order lock): it saves the SAVEPOINT and RELEASE round trips, and an
+error leaves the caller's transaction to be rolled back.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ def points_redeem(
     actor: Actor = SYSTEM,
     reason: str = "",
     now: datetime | None = None,
+    savepoint: bool = True,
 ) -> PointsOperation:
     """Spend ``amount`` from the customer's spendable lots, soonest-expiring first.
 
@@ -66,8 +67,9 @@ def points_redeem(
             now=now,
             actor=actor,
             reason=reason,
+            savepoint=savepoint,
         )
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         account = account_lock_for_customer(customer_id=customer.pk, balance_type=balance_type, key=operation_key)
         if account.key_used:
             return replay(key=operation_key, fingerprint_=key_print)
@@ -88,6 +90,7 @@ def points_refund(
     actor: Actor = SYSTEM,
     reason: str = "",
     now: datetime | None = None,
+    savepoint: bool = True,
 ) -> PointsOperation:
     """Give back all (default) or part of a redemption to the very lots it consumed, latest-expiring first.
 
@@ -101,7 +104,7 @@ def points_refund(
     redemption = Entry.objects.filter(pk=redemption_id, kind=Entry.Kind.REDEEM).first()
     if redemption is None:
         raise NotARedemption()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         # The redeemed lots, or where a merge moved them since: the refund goes to the survivor's copies.
         consumed = list(redemption.allocations.order_by("pk").values_list("lot_id", "remaining_delta", "held_delta"))
         lineages = lot_lineages(lot_id for lot_id, _, _ in consumed)

@@ -24,6 +24,7 @@ def points_clawback(
     actor: Actor = SYSTEM,
     reason: str = "",
     now: datetime | None = None,
+    savepoint: bool = True,
 ) -> list[PointsOperation]:
     """Take back the points of accrual lots (by lot or by source): from what is left of them first; what the
     customer already spent becomes **debt**, paid from the next points that become available. Available never
@@ -40,7 +41,7 @@ def points_clawback(
     def apply(journal: Journal, lots: list[Lot]) -> None:
         _clawback(journal, lots, amount)
 
-    return _per_account(selector, operation_key, key_print, now, actor, apply, reason)
+    return _per_account(selector, operation_key, key_print, now, actor, apply, reason, savepoint=savepoint)
 
 
 def _clawback(journal: Journal, lots: list[Lot], amount: Decimal | None) -> None:

@@ -46,6 +46,7 @@ def ledger_take(
     actor: Actor,
     reason: str = "",
     hold_expires_at: datetime | None = None,
+    savepoint: bool = True,
 ) -> PointsOperation:
     """A redemption (``kind`` "redeem") or a hold (``kind`` "hold") of ``amount``."""
     answer = _call(
@@ -54,6 +55,7 @@ def ledger_take(
             *(kind, customer_id, balance_type, amount, operation_key, fingerprint_, first_order, hold_expires_at, now),
             *(_pk(actor.channel), _pk(actor.user), reason, EXPIRING_WITHIN_DAYS),
         ],
+        savepoint=savepoint,
     )
     if answer.get("replay"):
         return replay(key=operation_key, fingerprint_=fingerprint_)
@@ -98,6 +100,7 @@ def ledger_commit(
     fingerprint_: str,
     now: datetime,
     actor: Actor,
+    savepoint: bool = True,
 ) -> PointsOperation:
     """Spend ``amount`` (all when None) of an open hold and release the rest."""
     if not 0 < hold_id <= BIGINT_MAX:  # no such row; and past bigint the function's signature would not match
@@ -105,6 +108,7 @@ def ledger_commit(
     answer = _call(
         COMMIT_SQL,
         [hold_id, amount, operation_key, fingerprint_, now, _pk(actor.channel), _pk(actor.user), EXPIRING_WITHIN_DAYS],
+        savepoint=savepoint,
     )
     if answer.get("replay"):
         return replay(key=operation_key, fingerprint_=fingerprint_)
@@ -141,10 +145,12 @@ def ledger_commit(
     )
 
 
-def _call(sql: str, parameters: list) -> dict:
-    # Alone, the call is a transaction of its own. Inside a caller's transaction it gets a savepoint, so that a
-    # constraint violation (a key raced on another account) leaves that transaction usable for the retry.
-    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+def _call(sql: str, parameters: list, *, savepoint: bool = True) -> dict:
+    # Alone, the call is a transaction of its own. Inside a caller's transaction it gets a savepoint (unless the
+    # caller says none is needed), so that a constraint violation (a key raced on another account) leaves that
+    # transaction usable for the retry; without one, the atomic block marks the caller's transaction for rollback.
+    in_transaction = connection.in_atomic_block
+    with transaction.atomic(savepoint=savepoint) if in_transaction else nullcontext(), connection.cursor() as cursor:
         cursor.execute(sql, parameters)
         (answer,) = cursor.fetchone()
     return json.loads(answer, parse_float=Decimal)
