@@ -7,10 +7,14 @@ delivery (``select_related``), so the deliveries are the lines' and each line's 
 
 from __future__ import annotations
 
+from functools import cache
+
+from django.db import connection
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
+from core.sql import RowReader
 from customers.models import Customer
-from integrations.models import Channel
+from integrations.models import Channel, Store
 from orders.exceptions import OrderNotFound
 from orders.models import Order, OrderLine, Payment
 from points.models import Lot
@@ -145,3 +149,61 @@ def customer_orders(*, customer: Customer) -> QuerySet[Order]:
         .filter(customer=customer, kind=Order.Kind.ORDER)
         .order_by("-created_at", "-pk")
     )
+
+
+# --- the order a change locks, read by plain statements ------------------------------------------------------------
+# Every delivery, cancellation, return and payment reads its order with its parties, then its lines: building these
+# two ORM queries (a three-way join, the lines in order) cost more than PostgreSQL took to run them.
+
+_ORDER, _LINE = RowReader(Order), RowReader(OrderLine)
+_PARTIES = ((Order.customer.field, RowReader(Customer)), (Order.channel.field, RowReader(Channel)))
+_PARTIES += ((Order.store.field, RowReader(Store)),)
+
+
+@cache
+def _order_sql() -> str:
+    tables = {field: field.related_model._meta.db_table for field, _reader in _PARTIES}
+    columns = ", ".join(
+        [_ORDER.columns("o"), *(reader.columns(f"p{index}") for index, (_field, reader) in enumerate(_PARTIES))]
+    )
+    joins = " ".join(
+        f"LEFT JOIN {tables[field]} AS p{index} ON p{index}.id = o.{connection.ops.quote_name(field.column)}"
+        for index, (field, _reader) in enumerate(_PARTIES)
+    )
+    return f"SELECT {columns} FROM {Order._meta.db_table} AS o {joins} WHERE o.id = %s"
+
+
+def order_with_parties(*, order_id: int) -> Order:
+    """``Order.objects.select_related("customer", "channel", "store").get(pk=order_id)``: ``OrderNotFound`` if none."""
+    with connection.cursor() as cursor:
+        cursor.execute(_order_sql(), [order_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise OrderNotFound()
+    start = len(_ORDER.fields)
+    order = _ORDER.instance(row[:start])
+    for field, reader in _PARTIES:
+        values = row[start : start + len(reader.fields)]
+        start += len(reader.fields)
+        # A missing party (no customer, no store) joins as NULLs: cached as None, as select_related does.
+        field.set_cached_value(order, None if getattr(order, field.attname) is None else reader.instance(values))
+    return order
+
+
+@cache
+def _lines_sql() -> str:
+    order_column = connection.ops.quote_name(OrderLine.order.field.column)
+    return (
+        f"SELECT {_LINE.columns('l')} FROM {OrderLine._meta.db_table} AS l WHERE l.{order_column} = %s "
+        "ORDER BY l.line_number, l.part"
+    )
+
+
+def order_lines_of(order: Order) -> list[OrderLine]:
+    """``list(order.lines.order_by("line_number", "part"))``: each line's ``order`` is ``order``."""
+    with connection.cursor() as cursor:
+        cursor.execute(_lines_sql(), [order.pk])
+        lines = [_LINE.instance(row) for row in cursor.fetchall()]
+    for line in lines:
+        OrderLine.order.field.set_cached_value(line, order)
+    return lines

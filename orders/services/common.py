@@ -24,6 +24,7 @@ from orders.exceptions import (
     QuantityExceeded,
 )
 from orders.models import ZERO, Order, OrderEvent, OrderLine
+from orders.selectors import order_lines_of, order_with_parties
 from points.services import (
     points_cancel_accrual,
     points_clawback,
@@ -57,7 +58,7 @@ def order_lock(order_id: int) -> Order:
     # Read in a statement of its own, after the lock: a locking query that waited re-checks only the locked row,
     # so a customer attached meanwhile would come back as an id without its row.
     # With its channel and store: a delivery copies them, and the answer shows their codes.
-    return Order.objects.select_related("customer", "channel", "store").get(pk=order_id)
+    return order_with_parties(order_id=order_id)
 
 
 def event_claim(
@@ -121,8 +122,9 @@ def lines_take(
             )
         seen.add(request.line_number)
     by_number: dict[int, list[OrderLine]] = defaultdict(list)
-    lines = order.lines.select_related("delivery") if deliveries else order.lines.all()
-    held = list(lines.order_by("line_number", "part"))  # all of them: a handful, in the same one query
+    # All of them: a handful, in the same one query.
+    held = list(order.lines.select_related("delivery").order_by("line_number", "part")) if deliveries else None
+    held = order_lines_of(order) if held is None else held
     for line in held:
         by_number[line.line_number].append(line)
     for parts in by_number.values():

@@ -34,3 +34,33 @@ def test_statements_per_operation(channel, customer):
     assert len(returning) <= 17
     inner_savepoints = [query for query in delivering.captured_queries if query["sql"].startswith("SAVEPOINT")][1:]
     assert len(inner_savepoints) == 1
+
+
+def _fields(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
+
+
+@pytest.mark.parametrize("with_parties", [True, False])
+def test_the_plain_order_reads_are_what_the_orm_reads(channel, customer, with_parties):
+    from customers.tests.factories import StoreFactory
+    from orders.models import Order
+    from orders.selectors import order_lines_of, order_with_parties
+
+    order = place(channel, customer, store=StoreFactory()) if with_parties else place(channel, phone="+79161234567")
+
+    read = order_with_parties(order_id=order.pk)
+    expected = Order.objects.select_related("customer", "channel", "store").get(pk=order.pk)
+    lines = order_lines_of(read)
+
+    assert _fields(read) == _fields(expected)
+    for party in ("customer", "channel", "store"):
+        got, wanted = getattr(read, party), getattr(expected, party)
+        assert (got is None) == (wanted is None)
+        assert got is None or _fields(got) == _fields(wanted)
+    assert (read.customer is not None, read.store is not None) == (with_parties, with_parties)
+    assert [_fields(line) for line in lines] == [_fields(line) for line in expected.lines.order_by("line_number")]
+    assert all(line.order is read for line in lines)
+    with CaptureQueriesContext(connection) as after:
+        parties = (read.customer, read.store, read.channel, lines[0].order)  # cached: no query
+    assert len(after) == 0
+    assert parties[3] is read
