@@ -7,10 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F
 from django.utils import timezone
 
+from core.sql import RowReader, uses_arrays
 from customers.models import Customer
 from points.exceptions import InvalidAmount, LotNotPending
 from points.locks import account_lock_for_customer, accounts_lock
@@ -192,8 +193,11 @@ def _per_account(selector, key, key_print, now, actor, apply, reason="", *, save
         accounts = accounts_lock(account_ids=account_ids)
         # The key's check rides on the lots' query, a statement after the lock: it sees a call with the same key
         # that committed while this one waited for the lock.
-        used = Exists(Entry.objects.filter(operation_key=key, operation_seq=0))
-        lots = list(selected.annotate(key_used=used).order_by("pk"))
+        if "pk__in" in selector and uses_arrays():
+            lots = _lots_with_key_check(selector["pk__in"], key)
+        else:
+            used = Exists(Entry.objects.filter(operation_key=key, operation_seq=0))
+            lots = list(selected.annotate(key_used=used).order_by("pk"))
         if lots[0].key_used if lots else Entry.objects.filter(operation_key=key, operation_seq=0).exists():
             return [replay(key=key, fingerprint_=key_print)]
         lots_by_account = defaultdict(list)
@@ -216,6 +220,30 @@ def _per_account(selector, key, key_print, now, actor, apply, reason="", *, save
             if journal.entries:
                 results.append(journal.flush(lots=lots_by_account[account_id]))
         return results
+
+
+_LOT = RowReader(Lot)
+
+
+def _lots_with_key_check(lot_ids: list[int], key: str) -> list[Lot]:
+    """``Lot.objects.filter(pk__in=lot_ids).exclude(state=MOVED).annotate(key_used=...).order_by("pk")`` as a plain
+    statement (PostgreSQL): every delivery, cancellation and return runs it, and the ORM took longer to build it than
+    PostgreSQL to run it."""
+    entries = Entry._meta.db_table
+    sql = (
+        f"SELECT {_LOT.columns('l')}, EXISTS (SELECT 1 FROM {entries} AS e WHERE e.operation_key = %s "
+        f"AND e.operation_seq = 0) FROM {Lot._meta.db_table} AS l WHERE l.id = ANY(%s) AND l.state <> %s "
+        "ORDER BY l.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key, list(lot_ids), Lot.State.MOVED.value])
+        rows = cursor.fetchall()
+    lots = []
+    for row in rows:
+        lot = _LOT.instance(row[:-1])
+        lot.key_used = row[-1]
+        lots.append(lot)
+    return lots
 
 
 def points_unlock_due(*, now: datetime | None = None, limit: int = 5000) -> int:
