@@ -1,9 +1,12 @@
 """Row locks for the ledger. One lock per account, always taken before any of its lots are touched,
 several accounts always in ascending pk order — so services and jobs can never deadlock each other."""
 
-from django.db import IntegrityError, transaction
+from functools import cache
+
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, QuerySet
 
+from core.sql import RowReader
 from customers.exceptions import CustomerMerged
 from customers.models import Customer
 from points.exceptions import UnknownBalanceType
@@ -39,9 +42,44 @@ def accounts_lock_ids(*, account_ids: list[int]) -> list[int]:
     )
 
 
+_ACCOUNT, _CUSTOMER, _BALANCE_TYPE = RowReader(Account), RowReader(Customer), RowReader(BalanceType)
+
+
+@cache
+def _customer_lock_sql() -> str:
+    quote = connection.ops.quote_name
+    entries, accounts = quote(Entry._meta.db_table), quote(Account._meta.db_table)
+    customers, types = quote(Customer._meta.db_table), quote(BalanceType._meta.db_table)
+    return (
+        f"SELECT {_ACCOUNT.columns('a')}, {_CUSTOMER.columns('c')}, {_BALANCE_TYPE.columns('t')}, "
+        f"EXISTS (SELECT 1 FROM {entries} AS e WHERE e.operation_key = %s AND e.operation_seq = 0) "
+        f"FROM {accounts} AS a JOIN {customers} AS c ON c.id = a.customer_id "
+        f"JOIN {types} AS t ON t.id = a.balance_type_id WHERE a.customer_id = %s AND t.code = %s FOR UPDATE OF a"
+    )
+
+
+def _customer_account_locked(customer_id: int, balance_type: str, key: str | None) -> Account | None:
+    """``_locking(key).filter(customer_id=..., balance_type__code=...).first()`` as a plain statement (PostgreSQL):
+    every accrual and order placement locks so, and building the ORM's annotated join cost more than running it."""
+    if connection.vendor != "postgresql":
+        return _locking(key).filter(customer_id=customer_id, balance_type__code=balance_type).first()
+    with connection.cursor() as cursor:
+        cursor.execute(_customer_lock_sql(), [key or "", customer_id, balance_type])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split, types_at = len(_ACCOUNT.fields), len(_ACCOUNT.fields) + len(_CUSTOMER.fields)
+    account = _ACCOUNT.instance(row[:split])
+    Account.customer.field.set_cached_value(account, _CUSTOMER.instance(row[split:types_at]))
+    Account.balance_type.field.set_cached_value(account, _BALANCE_TYPE.instance(row[types_at:-1]))
+    if key is not None:
+        account.key_used = row[-1]
+    return account
+
+
 def account_lock_for_customer(*, customer_id: int, balance_type: str, key: str | None = None) -> Account:
     """Lock the customer's account of ``balance_type``, creating it on first use. Caller is in a transaction."""
-    account = _locking(key).filter(customer_id=customer_id, balance_type__code=balance_type).first()
+    account = _customer_account_locked(customer_id, balance_type, key)
     if account is not None:
         if not getattr(account, "key_used", False):  # a repeat replays what was done before any merge
             _refuse_merged(customer_id)
@@ -59,10 +97,16 @@ def account_lock_for_customer(*, customer_id: int, balance_type: str, key: str |
     return account
 
 
+_MERGED_INTO = Customer.merged_into.field.column
+
+
 def _refuse_merged(customer_id: int) -> None:
     """A merged duplicate's points live on its survivor: nothing is booked on its account any more. Checked
     after the account lock, in a statement of its own, so that a call which waited for the lock while a merge
     moved the points sees the merge (the locking statement's snapshot predates it)."""
-    merged_into = Customer.objects.filter(pk=customer_id).values_list("merged_into", flat=True).first()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {_MERGED_INTO} FROM {Customer._meta.db_table} WHERE id = %s", [customer_id])
+        row = cursor.fetchone()
+    merged_into = row[0] if row is not None else None
     if merged_into is not None:
         raise CustomerMerged(extra={"customer_id": customer_id, "merged_into": merged_into})

@@ -240,3 +240,33 @@ def test_a_hold_id_out_of_range_is_not_found_in_both_versions(settings, hold_id)
     seen = both(settings, case)
     assert seen["python"][0] == ("refused", "HoldNotFound", {})
     assert_same(seen)
+
+
+# --- the plain lock statement of accruals -------------------------------------------------------------------------
+
+
+def _row(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
+
+
+@pytest.mark.parametrize("key", [None, "seed-key", "unused-key"])
+def test_the_plain_customer_lock_reads_what_the_orm_lock_reads(key):
+    from django.db import transaction
+
+    from points.locks import _customer_account_locked, _locking
+    from points.services import points_accrue
+
+    customer = CustomerFactory()
+    points_accrue(customer=customer, amount="100", kind="manual", operation_key="seed-key")
+
+    with transaction.atomic():
+        plain = _customer_account_locked(customer.pk, "retail", key)
+        orm = _locking(key).filter(customer_id=customer.pk, balance_type__code="retail").first()
+
+    assert _row(plain) == _row(orm)
+    assert _row(plain.customer) == _row(orm.customer)
+    assert _row(plain.balance_type) == _row(orm.balance_type)
+    assert getattr(plain, "key_used", None) == getattr(orm, "key_used", None)
+    assert getattr(plain, "key_used", None) == (None if key is None else key == "seed-key")
+    with transaction.atomic():
+        assert _customer_account_locked(customer.pk, "b2b", key) is None
