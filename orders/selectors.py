@@ -191,19 +191,32 @@ def order_with_parties(*, order_id: int) -> Order:
 
 
 @cache
-def _lines_sql() -> str:
-    order_column = connection.ops.quote_name(OrderLine.order.field.column)
+def _lines_sql(deliveries: bool) -> str:
+    quote = connection.ops.quote_name
+    order_column, delivery_column = quote(OrderLine.order.field.column), quote(OrderLine.delivery.field.column)
+    columns, join = _LINE.columns("l"), ""
+    if deliveries:
+        columns += f", {_ORDER.columns('d')}"
+        join = f" LEFT JOIN {quote(Order._meta.db_table)} AS d ON d.id = l.{delivery_column}"
     return (
-        f"SELECT {_LINE.columns('l')} FROM {OrderLine._meta.db_table} AS l WHERE l.{order_column} = %s "
+        f"SELECT {columns} FROM {quote(OrderLine._meta.db_table)} AS l{join} WHERE l.{order_column} = %s "
         "ORDER BY l.line_number, l.part"
     )
 
 
-def order_lines_of(order: Order) -> list[OrderLine]:
-    """``list(order.lines.order_by("line_number", "part"))``: each line's ``order`` is ``order``."""
+def order_lines_of(order: Order, *, deliveries: bool = False) -> list[OrderLine]:
+    """``list(order.lines.order_by("line_number", "part"))`` (with ``deliveries``: ``.select_related("delivery")``);
+    each line's ``order`` is ``order``."""
     with connection.cursor() as cursor:
-        cursor.execute(_lines_sql(), [order.pk])
-        lines = [_LINE.instance(row) for row in cursor.fetchall()]
-    for line in lines:
+        cursor.execute(_lines_sql(deliveries), [order.pk])
+        rows = cursor.fetchall()
+    split = len(_LINE.fields)
+    lines = []
+    for row in rows:
+        line = _LINE.instance(row[:split])
         OrderLine.order.field.set_cached_value(line, order)
+        if deliveries:
+            delivery = None if line.delivery_id is None else _ORDER.instance(row[split:])
+            OrderLine.delivery.field.set_cached_value(line, delivery)
+        lines.append(line)
     return lines

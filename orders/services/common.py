@@ -122,9 +122,7 @@ def lines_take(
             )
         seen.add(request.line_number)
     by_number: dict[int, list[OrderLine]] = defaultdict(list)
-    # All of them: a handful, in the same one query.
-    held = list(order.lines.select_related("delivery").order_by("line_number", "part")) if deliveries else None
-    held = order_lines_of(order) if held is None else held
+    held = order_lines_of(order, deliveries=deliveries)  # all of them: a handful, in the same one query
     for line in held:
         by_number[line.line_number].append(line)
     for parts in by_number.values():

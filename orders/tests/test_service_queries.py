@@ -51,6 +51,10 @@ def test_the_plain_order_reads_are_what_the_orm_reads(channel, customer, with_pa
     read = order_with_parties(order_id=order.pk)
     expected = Order.objects.select_related("customer", "channel", "store").get(pk=order.pk)
     lines = order_lines_of(read)
+    expected_lines = list(expected.lines.order_by("line_number", "part"))
+    order_deliver(order=order, lines=[LineRequest(1)], operation_key=f"d-{with_parties}")
+    with_deliveries = order_lines_of(read, deliveries=True)
+    expected_deliveries = list(expected.lines.select_related("delivery").order_by("line_number", "part"))
 
     assert _fields(read) == _fields(expected)
     for party in ("customer", "channel", "store"):
@@ -58,8 +62,12 @@ def test_the_plain_order_reads_are_what_the_orm_reads(channel, customer, with_pa
         assert (got is None) == (wanted is None)
         assert got is None or _fields(got) == _fields(wanted)
     assert (read.customer is not None, read.store is not None) == (with_parties, with_parties)
-    assert [_fields(line) for line in lines] == [_fields(line) for line in expected.lines.order_by("line_number")]
+    assert [_fields(line) for line in lines] == [_fields(line) for line in expected_lines]
     assert all(line.order is read for line in lines)
+    assert [(_fields(line), line.delivery and _fields(line.delivery)) for line in with_deliveries] == [
+        (_fields(line), line.delivery and _fields(line.delivery)) for line in expected_deliveries
+    ]
+    assert [line.delivery is not None for line in with_deliveries] == [True, False, False]
     with CaptureQueriesContext(connection) as after:
         parties = (read.customer, read.store, read.channel, lines[0].order)  # cached: no query
     assert len(after) == 0
