@@ -220,3 +220,24 @@ def order_lines_of(order: Order, *, deliveries: bool = False) -> list[OrderLine]
             OrderLine.delivery.field.set_cached_value(line, delivery)
         lines.append(line)
     return lines
+
+
+_NAMED = RowReader(Order, "id", "kind", "parent_id")
+
+
+@cache
+def _named_sql() -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"SELECT {_NAMED.columns('o')} FROM {quote(Order._meta.db_table)} AS o "
+        f"WHERE o.{quote(Order.channel.field.column)} = %s AND o.number = %s ORDER BY o.created_at DESC, o.id DESC"
+    )
+
+
+def order_named(*, channel: Channel, number: str) -> Order | None:
+    """``Order.objects.filter(channel=channel, number=number).only("pk", "kind", "parent_id").first()``: the order a
+    channel call names in its path, only to name it to a service (which locks and reads it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_named_sql(), [channel.pk, number])
+        row = cursor.fetchone()
+    return None if row is None else _NAMED.instance(row)

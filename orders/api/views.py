@@ -61,7 +61,7 @@ from orders.exceptions import (
     RedemptionNeedsCustomer,
 )
 from orders.models import Order
-from orders.selectors import customer_orders, order_get, order_prefetch, order_reload
+from orders.selectors import customer_orders, order_get, order_named, order_prefetch, order_reload
 from orders.services import (
     LineRequest,
     NewLine,
@@ -132,7 +132,7 @@ def _order(request: Request, number: str, *, parent: bool = False) -> Order:
     """The order named by the path (and ``?source``), for a service to lock and change; with ``parent``, a
     delivery's number names the order it delivered (a payment or a customer belongs to the order)."""
     # Only what is needed to name it: the service locks and reads it again.
-    order = Order.objects.filter(channel=_source(request), number=number).only("pk", "kind", "parent_id").first()
+    order = order_named(channel=_source(request), number=number)
     if order is None:
         raise OrderNotFound(extra={"number": number})
     if parent and order.kind == Order.Kind.DELIVERY:

@@ -72,3 +72,19 @@ def test_the_plain_order_reads_are_what_the_orm_reads(channel, customer, with_pa
         parties = (read.customer, read.store, read.channel, lines[0].order)  # cached: no query
     assert len(after) == 0
     assert parties[3] is read
+
+
+def test_the_plain_order_by_number_is_what_the_orm_finds(channel, customer):
+    from orders.models import Order
+    from orders.selectors import order_named
+
+    order = place(channel, customer)
+    order_deliver(order=order, lines=[LineRequest(1)], operation_key="d-named")
+
+    for number in (order.number, f"{order.number}/1", "no-such-order"):
+        found = order_named(channel=channel, number=number)
+        expected = Order.objects.filter(channel=channel, number=number).only("pk", "kind", "parent_id").first()
+        assert (found and (found.pk, found.kind, found.parent_id)) == (
+            expected and (expected.pk, expected.kind, expected.parent_id)
+        )
+        assert found is None or found.get_deferred_fields() == expected.get_deferred_fields()

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db import connection
+
+from core.sql import uses_arrays
 from points.models import Lot
 
 
@@ -27,7 +30,7 @@ def lot_lineages(lot_ids: Iterable[int]) -> Lineages:
     frontier = set(chains)
     while frontier:
         moved = {}
-        for pk, moved_to, account_id in Lot.objects.filter(pk__in=frontier).values_list("pk", "moved_to", "account_id"):
+        for pk, moved_to, account_id in _lots_moved_to(frontier):
             if moved_to is None:
                 accounts.add(account_id)
             else:
@@ -37,6 +40,19 @@ def lot_lineages(lot_ids: Iterable[int]) -> Lineages:
                 chain.append(moved[chain[-1]])
         frontier = set(moved.values())
     return Lineages(chains, accounts)
+
+
+def _lots_moved_to(lot_ids: set[int]) -> list[tuple[int, int | None, int]]:
+    """(id, moved_to, account) of the lots: a plain statement on PostgreSQL, where every delivery and return asks."""
+    if not uses_arrays():
+        return list(Lot.objects.filter(pk__in=lot_ids).values_list("pk", "moved_to", "account_id"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, moved_to_id, account_id FROM {connection.ops.quote_name(Lot._meta.db_table)} "
+            "WHERE id = ANY(%s)",
+            [list(lot_ids)],
+        )
+        return cursor.fetchall()
 
 
 def lots_followed(lot_ids: Iterable[int]) -> list[int]:
