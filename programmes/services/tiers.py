@@ -25,6 +25,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from core.actors import SYSTEM, Actor
+from core.sql import insert_unless_taken
 from customers.models import Customer
 from points.services.journal import require_reason
 from programmes.exceptions import ProgrammeNotFound, PurchaseRecordConflict, TierAssignmentInvalid
@@ -83,7 +84,7 @@ def purchase_record(
     # No savepoint of its own inside the caller's transaction (two statements less on the orders' hot path): the
     # record and the upgrade stand or fall with the caller's change.
     with transaction.atomic(savepoint=False):
-        inserted = _record_insert(record)
+        inserted = insert_unless_taken(record)
         if inserted and programme.is_active and amount > 0:
             _upgrade(customer_id=customer.pk, programme=programme, now=now or timezone.now())
     if not inserted:
@@ -91,38 +92,6 @@ def purchase_record(
         if record.customer_id != customer.pk or record.amount != amount:
             raise PurchaseRecordConflict(extra={"purchase_record_id": record.pk})
     return record
-
-
-RECORD_INSERT_SQL = (
-    "INSERT INTO programmes_purchaserecord ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING RETURNING id"
-)
-
-
-def _record_insert(record: PurchaseRecord) -> bool:
-    """Insert ``record``, or False if its source is recorded already. On PostgreSQL one statement (ON CONFLICT);
-    elsewhere a savepoint around the insert."""
-    if connection.vendor != "postgresql":
-        try:
-            with transaction.atomic():
-                record.save(force_insert=True)
-        except IntegrityError:
-            return False
-        return True
-    fields = [field for field in PurchaseRecord._meta.concrete_fields if not field.primary_key]
-    sql = RECORD_INSERT_SQL.format(
-        columns=", ".join(f'"{field.column}"' for field in fields), values=", ".join(["%s"] * len(fields))
-    )
-    # As the ORM's insert prepares them (``pre_save`` fills the auto date).
-    values = [field.get_db_prep_save(field.pre_save(record, True), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    record.pk = row[0]
-    record._state.adding = False
-    record._state.db = connection.alias
-    return True
 
 
 def _money(value: Decimal | int | str) -> Decimal:
