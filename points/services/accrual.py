@@ -186,14 +186,15 @@ def _per_account(selector, key, key_print, now, actor, apply, reason="", *, save
             account_ids = sorted(lineages.accounts)
         else:
             account_ids = None
+        plain = "pk__in" in selector and uses_arrays()  # named lots on PostgreSQL: no queryset to build
         # A lot moved by a merge lives on as its copy on the survivor, which the same source selects.
-        selected = Lot.objects.filter(**selector).exclude(state=Lot.State.MOVED)
+        selected = None if plain else Lot.objects.filter(**selector).exclude(state=Lot.State.MOVED)
         if account_ids is None:
             account_ids = sorted(set(selected.values_list("account_id", flat=True)))
         accounts = accounts_lock(account_ids=account_ids)
         # The key's check rides on the lots' query, a statement after the lock: it sees a call with the same key
         # that committed while this one waited for the lock.
-        if "pk__in" in selector and uses_arrays():
+        if plain:
             lots = _lots_with_key_check(selector["pk__in"], key)
         else:
             used = Exists(Entry.objects.filter(operation_key=key, operation_seq=0))
@@ -229,10 +230,10 @@ def _lots_with_key_check(lot_ids: list[int], key: str) -> list[Lot]:
     """``Lot.objects.filter(pk__in=lot_ids).exclude(state=MOVED).annotate(key_used=...).order_by("pk")`` as a plain
     statement (PostgreSQL): every delivery, cancellation and return runs it, and the ORM took longer to build it than
     PostgreSQL to run it."""
-    entries = Entry._meta.db_table
+    entries, lots_table = connection.ops.quote_name(Entry._meta.db_table), connection.ops.quote_name(Lot._meta.db_table)
     sql = (
         f"SELECT {_LOT.columns('l')}, EXISTS (SELECT 1 FROM {entries} AS e WHERE e.operation_key = %s "
-        f"AND e.operation_seq = 0) FROM {Lot._meta.db_table} AS l WHERE l.id = ANY(%s) AND l.state <> %s "
+        f"AND e.operation_seq = 0) FROM {lots_table} AS l WHERE l.id = ANY(%s) AND l.state <> %s "
         "ORDER BY l.id"
     )
     with connection.cursor() as cursor:
