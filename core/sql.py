@@ -60,16 +60,30 @@ class RowReader:
 
 # Backends whose SQL has INSERT ... ON CONFLICT DO NOTHING RETURNING (SQLite since 3.35); others use the ORM.
 UPSERT_VENDORS = frozenset({"postgresql", "sqlite"})
-INSERT_UNLESS_TAKEN_SQL = "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING RETURNING {pk}"
+INSERT_UNLESS_TAKEN_SQL = "INSERT INTO {table} ({columns}) {values} ON CONFLICT DO NOTHING RETURNING {pk}"
+# A one-row FROM item whose evaluation makes the statement's own transaction commit without waiting for the WAL flush.
+ASYNC_COMMIT_FROM = "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
 
 
-def insert_unless_taken(instance: Model) -> bool:
+def commits_asynchronously(using: str) -> bool:
+    """Whether a statement on ``using`` may carry ``ASYNC_COMMIT_FROM``: PostgreSQL, and the statement is its own
+    transaction. Inside a caller's transaction the setting would last until that transaction's commit and make *its*
+    writes (the ledger's, say) non-durable, so there it is never used."""
+    database = connections[using]
+    return database.vendor == "postgresql" and database.get_autocommit() and not database.in_atomic_block
+
+
+def insert_unless_taken(instance: Model, *, durable: bool = True) -> bool:
     """Insert the unsaved ``instance`` (setting its pk) unless a unique key of it is taken, by a committed row or by a
     concurrent one (waited for); whether it was inserted.
 
     One statement and no savepoint: the ORM's ``save`` needs a transaction or savepoint around it so that the unique
     violation can be caught (BEGIN or SAVEPOINT, INSERT, COMMIT or RELEASE), and a failed statement inside a caller's
     transaction would break it. Values are prepared as the ORM's insert prepares them (``pre_save`` fills auto dates).
+
+    ``durable=False``: outside a transaction on PostgreSQL the insert commits without waiting for its WAL flush
+    (``synchronous_commit = off`` for that statement alone). Only for rows whose loss in a database crash is harmless
+    (see ``integrations/services/idempotency.py``): the next durable commit flushes them anyway.
     """
     using = router.db_for_write(type(instance))
     database = connections[using]
@@ -83,10 +97,15 @@ def insert_unless_taken(instance: Model) -> bool:
     meta = instance._meta
     quote = database.ops.quote_name
     fields = [field for field in meta.concrete_fields if not field.primary_key]
+    placeholders = ", ".join(["%s"] * len(fields))
+    if not durable and commits_asynchronously(using):
+        values_sql = f"SELECT {placeholders} FROM {ASYNC_COMMIT_FROM}"
+    else:
+        values_sql = f"VALUES ({placeholders})"
     sql = INSERT_UNLESS_TAKEN_SQL.format(
         table=quote(meta.db_table),
         columns=", ".join(quote(field.column) for field in fields),
-        values=", ".join(["%s"] * len(fields)),
+        values=values_sql,
         pk=quote(meta.pk.column),
     )
     values = [field.get_db_prep_save(field.pre_save(instance, True), database) for field in fields]

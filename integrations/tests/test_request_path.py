@@ -156,3 +156,33 @@ def test_a_taken_key_leaves_the_callers_transaction_usable(channel):
         assert IdempotencyKey.objects.count() == 1  # no aborted transaction: the next statement runs
 
     assert again.outcome is ClaimOutcome.IN_PROGRESS
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('synchronous_commit')")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_claim_and_the_answer_commit_without_waiting_for_the_flush(channel):
+    with CaptureQueriesContext(connection) as captured:
+        claim = _claim(channel)
+        idempotency_key_complete(record=claim.record, status=201, body='{"id": 1}')
+
+    assert [("synchronous_commit', 'off', true" in query["sql"]) for query in captured.captured_queries] == [True] * 2
+    assert _synchronous_commit() == "on"  # for the statement's own transaction only, not the connection's
+    record = IdempotencyKey.objects.get()
+    assert (record.state, record.response_status, record.response_body) == ("completed", 201, '{"id": 1}')
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_inside_a_callers_transaction_the_claim_and_the_answer_leave_its_commit_durable(channel):
+    with transaction.atomic():
+        claim = _claim(channel)
+        idempotency_key_complete(record=claim.record, status=201, body='{"id": 1}')
+        assert _synchronous_commit() == "on"  # the caller's writes (a ledger's, say) still wait for their flush
+
+    assert IdempotencyKey.objects.get().state == "completed"
