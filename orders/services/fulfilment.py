@@ -213,24 +213,35 @@ def _reason_check(actor: Actor, reason: str) -> None:
         raise ReasonRequired()
 
 
+DELIVERY_NUMBERS_PER_QUERY = 8
+
+
 def _delivery_number(order: Order, channel) -> str:
-    """``<order>/<n>``: the next n not yet used in the channel (another order may carry such a number)."""
-    prefix = f"{order.number}/"
-    # One query for both: the order's deliveries (to count) and the channel's numbers under the prefix.
-    rows = (
-        Order.objects.filter(Q(parent=order) | Q(channel=channel, number__startswith=prefix))
-        .order_by()
-        .values_list("number", "parent_id", "channel_id")
-    )
-    taken, n = set(), 1
-    for number_, parent_id, channel_id in rows:
-        if parent_id == order.pk:
+    """``<order>/<n>``: the next n not yet used in the channel (another order may carry such a number).
+
+    The channel's numbers are looked up exactly, a batch of candidates at a time, through the unique index on
+    (channel, number): a prefix ``LIKE`` cannot use that index under a linguistic collation and read every order
+    of the channel (0.6 ms at 4,000 orders, growing with them)."""
+    count, first, taken = 0, 1, set()
+    while True:
+        candidates = [f"{order.number}/{n}" for n in range(first, first + DELIVERY_NUMBERS_PER_QUERY)]
+        # One query for both the first time: the order's deliveries (to count) and the candidates taken.
+        rows = (
+            Order.objects.filter((Q(parent=order) if first == 1 else Q()) | Q(channel=channel, number__in=candidates))
+            .order_by()
+            .values_list("number", "parent_id", "channel_id")
+        )
+        for number_, parent_id, channel_id in rows:
+            if first == 1 and parent_id == order.pk:
+                count += 1
+            if channel_id == channel.pk and number_ in candidates:
+                taken.add(number_)
+        n = max(count + 1, first)
+        while n < first + DELIVERY_NUMBERS_PER_QUERY and f"{order.number}/{n}" in taken:
             n += 1
-        if channel_id == channel.pk and number_.startswith(prefix):
-            taken.add(number_)
-    while f"{order.number}/{n}" in taken:
-        n += 1
-    return f"{order.number}/{n}"
+        if n < first + DELIVERY_NUMBERS_PER_QUERY:
+            return f"{order.number}/{n}"
+        first = n
 
 
 def delivery_create(order: Order, number: str, lines: list[OrderLine], actor: Actor, at: datetime) -> Order:

@@ -367,6 +367,19 @@ def test_a_delivery_is_read_by_its_number(api, customer):
     assert_reconciled()
 
 
+def test_a_delivery_takes_the_next_number_no_order_of_the_channel_carries(api, customer):
+    order = place(api, customer_id=customer.pk)
+    for n in range(1, 18):  # more than two batches of candidates: DELIVERY_NUMBERS_PER_QUERY
+        place(api, number=f"{order['number']}/{n}")
+    place(api, number=f"{order['number']}x/19")  # a number that only starts the same way takes nothing
+
+    first = post(api, order_url(order["number"], "deliveries"), {"lines": [{"line_number": 1}]})
+    second = post(api, order_url(order["number"], "deliveries"), {"lines": [{"line_number": 3}]})
+
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert (first.json()["number"], second.json()["number"]) == (f"{order['number']}/18", f"{order['number']}/19")
+
+
 def test_cancelling_a_line_refunds_its_points_and_cancels_its_accrual(api, customer):
     seed(customer, 1000)
     order = place(api, customer_id=customer.pk, redeem="500")  # spent on the sofa
