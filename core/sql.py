@@ -73,6 +73,29 @@ def commits_asynchronously(using: str) -> bool:
     return database.vendor == "postgresql" and database.get_autocommit() and not database.in_atomic_block
 
 
+_INSERT_STATEMENTS: dict[tuple, tuple[list, str]] = {}
+
+
+def _insert_statement(model: type[Model], using: str, asynchronous: bool) -> tuple[list, str]:
+    """The fields and the statement of ``insert_unless_taken`` for ``model``, built once per process (a channel
+    call inserts several rows: its idempotency key, the order event, ...)."""
+    cache_key = (model, using, asynchronous)
+    statement = _INSERT_STATEMENTS.get(cache_key)
+    if statement is None:
+        quote = connections[using].ops.quote_name
+        fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+        placeholders = ", ".join(["%s"] * len(fields))
+        values = f"SELECT {placeholders} FROM {ASYNC_COMMIT_FROM}" if asynchronous else f"VALUES ({placeholders})"
+        sql = INSERT_UNLESS_TAKEN_SQL.format(
+            table=quote(model._meta.db_table),
+            columns=", ".join(quote(field.column) for field in fields),
+            values=values,
+            pk=quote(model._meta.pk.column),
+        )
+        statement = _INSERT_STATEMENTS[cache_key] = (fields, sql)
+    return statement
+
+
 def insert_unless_taken(instance: Model, *, durable: bool = True) -> bool:
     """Insert the unsaved ``instance`` (setting its pk) unless a unique key of it is taken, by a committed row or by a
     concurrent one (waited for); whether it was inserted.
@@ -94,20 +117,8 @@ def insert_unless_taken(instance: Model, *, durable: bool = True) -> bool:
         except IntegrityError:
             return False
         return True
-    meta = instance._meta
-    quote = database.ops.quote_name
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    placeholders = ", ".join(["%s"] * len(fields))
-    if not durable and commits_asynchronously(using):
-        values_sql = f"SELECT {placeholders} FROM {ASYNC_COMMIT_FROM}"
-    else:
-        values_sql = f"VALUES ({placeholders})"
-    sql = INSERT_UNLESS_TAKEN_SQL.format(
-        table=quote(meta.db_table),
-        columns=", ".join(quote(field.column) for field in fields),
-        values=values_sql,
-        pk=quote(meta.pk.column),
-    )
+    asynchronous = not durable and commits_asynchronously(using)
+    fields, sql = _insert_statement(type(instance), using, asynchronous)
     values = [field.get_db_prep_save(field.pre_save(instance, True), database) for field in fields]
     with database.cursor() as cursor:
         cursor.execute(sql, values)

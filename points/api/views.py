@@ -135,10 +135,9 @@ class PointsHoldCreateApi(APIView):
     def post(self, request: Request, customer_id: int) -> Response:
         data = HoldCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        customer = customer_get(customer_id=customer_id)
         timeout = data.validated_data.pop("timeout_seconds")
         operation = points_hold(
-            customer=customer,
+            customer_id=customer_id,  # not read first: the hold finds no account for an unknown customer
             operation_key=request_operation_key(request),
             timeout=timedelta(seconds=timeout) if timeout is not None else None,
             actor=Actor(channel=request_channel(request)),

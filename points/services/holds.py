@@ -11,8 +11,9 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from customers.exceptions import CustomerNotFound
 from customers.models import Customer
-from points.exceptions import HoldNotFound, HoldNotOpen, InvalidAmount
+from points.exceptions import HoldNotFound, HoldNotOpen, InsufficientPoints, InvalidAmount
 from points.locks import account_lock, account_lock_for_customer
 from points.models import ZERO, Allocation, Entry, Hold, Lot
 from points.services.journal import (
@@ -26,7 +27,7 @@ from points.services.journal import (
     replays_a_raced_key,
 )
 from points.services.spending import spendable_lots, take_soonest_expiring
-from points.services.sql import ledger_commit, ledger_take, sql_functions_enabled
+from points.services.sql import BIGINT_MAX, ledger_commit, ledger_take, sql_functions_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ logger = logging.getLogger(__name__)
 @replays_a_raced_key
 def points_hold(
     *,
-    customer: Customer,
+    customer: Customer | None = None,
+    customer_id: int | None = None,
     amount: Decimal | int | str,
     operation_key: str,
     balance_type: str | None = None,
@@ -47,34 +49,49 @@ def points_hold(
 
     The hold expires after ``timeout`` (default ``POINTS_HOLD_TIMEOUT_MINUTES``) and is then released by
     ``points_holds_release_expired``. Locks the account; idempotent by key.
+
+    The customer is given as ``customer`` or, by a caller that has not read it, as ``customer_id``:
+    ``CustomerNotFound`` if there is no such customer (the check costs a query only when the hold is refused).
     """
+    if (customer is None) == (customer_id is None):
+        raise TypeError("points_hold takes either customer or customer_id")
+    if customer is None and not 0 < customer_id <= BIGINT_MAX:  # no such row, and past bigint no statement fits
+        raise CustomerNotFound()
+    customer_id = customer.pk if customer is not None else customer_id
     amount = points_amount(amount)
     balance_type = balance_type or settings.POINTS_DEFAULT_BALANCE_TYPE
     now = now or timezone.now()
     timeout = timeout or timedelta(minutes=settings.POINTS_HOLD_TIMEOUT_MINUTES)
     key_print = fingerprint(
         op="hold",
-        customer=customer.pk,
+        customer=customer_id,
         amount=amount,
         balance_type=balance_type,
         first_order=first_order,
         timeout=timeout.total_seconds(),
     )
     if sql_functions_enabled():
-        return ledger_take(
-            kind=Entry.Kind.HOLD,
-            customer_id=customer.pk,
-            balance_type=balance_type,
-            amount=amount,
-            operation_key=operation_key,
-            fingerprint_=key_print,
-            first_order=first_order,
-            now=now,
-            actor=actor,
-            hold_expires_at=now + timeout,
-        )
+        try:
+            return ledger_take(
+                kind=Entry.Kind.HOLD,
+                customer_id=customer_id,
+                balance_type=balance_type,
+                amount=amount,
+                operation_key=operation_key,
+                fingerprint_=key_print,
+                first_order=first_order,
+                now=now,
+                actor=actor,
+                hold_expires_at=now + timeout,
+            )
+        except InsufficientPoints:
+            if customer is None and not Customer.objects.filter(pk=customer_id).exists():
+                raise CustomerNotFound() from None  # nobody to hold for: the function found no account
+            raise
+    if customer is None and not Customer.objects.filter(pk=customer_id).exists():
+        raise CustomerNotFound()
     with transaction.atomic():
-        account = account_lock_for_customer(customer_id=customer.pk, balance_type=balance_type, key=operation_key)
+        account = account_lock_for_customer(customer_id=customer_id, balance_type=balance_type, key=operation_key)
         if account.key_used:
             return replay(key=operation_key, fingerprint_=key_print)
         taken = take_soonest_expiring(spendable_lots(account=account, now=now, first_order=first_order), amount)

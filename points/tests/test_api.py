@@ -9,7 +9,7 @@ from django.utils import timezone
 from integrations.tests.factories import ChannelFactory
 from points.api.selectors import hold_get
 from points.api.serializers import HoldOutput, hold_answer
-from points.models import Entry, Hold, Lot
+from points.models import Account, Entry, Hold, Lot
 from points.selectors import points_balance
 from points.services import points_accrue, points_hold, points_redeem
 from points.tests.helpers import D, assert_consistent, buckets, key
@@ -391,11 +391,24 @@ def test_hold_with_bad_input_is_400_and_changes_nothing(api, customer, body, fie
     assert not Hold.objects.exists()
 
 
-def test_hold_for_unknown_customer_is_404(api, customer):
-    response = post(api, f"/api/v1/customers/{customer.pk + 1000}/points/holds", {"amount": "10"})
+@pytest.mark.parametrize("sql_functions", [True, False], ids=["sql-functions", "python"])
+@pytest.mark.parametrize("offset", [1000, 2**63], ids=["unknown", "past-bigint"])
+def test_hold_for_unknown_customer_is_404(api, customer, settings, sql_functions, offset):
+    # The hold is tried without reading the customer first: the refusal must still name the customer.
+    settings.POINTS_LEDGER_SQL_FUNCTIONS = sql_functions
+    response = post(api, f"/api/v1/customers/{customer.pk + offset}/points/holds", {"amount": "10"})
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "customer_not_found"
+    assert not Hold.objects.exists()
+    assert not Account.objects.exclude(customer=customer).exists()
+
+
+def test_hold_for_a_customer_without_points_is_409_not_404(api, customer):
+    response = post(api, hold_url(customer), {"amount": "10"})
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "insufficient_points"
 
 
 @pytest.mark.parametrize("action", ["commit", "release"])
