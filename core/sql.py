@@ -76,7 +76,7 @@ def commits_asynchronously(using: str) -> bool:
 _INSERT_STATEMENTS: dict[tuple, tuple[list, str]] = {}
 
 
-def _insert_statement(model: type[Model], using: str, asynchronous: bool) -> tuple[list, str]:
+def insert_statement(model: type[Model], using: str, asynchronous: bool) -> tuple[list, str]:
     """The fields and the statement of ``insert_unless_taken`` for ``model``, built once per process (a channel
     call inserts several rows: its idempotency key, the order event, ...)."""
     cache_key = (model, using, asynchronous)
@@ -118,7 +118,7 @@ def insert_unless_taken(instance: Model, *, durable: bool = True) -> bool:
             return False
         return True
     asynchronous = not durable and commits_asynchronously(using)
-    fields, sql = _insert_statement(type(instance), using, asynchronous)
+    fields, sql = insert_statement(type(instance), using, asynchronous)
     values = [field.get_db_prep_save(field.pre_save(instance, True), database) for field in fields]
     with database.cursor() as cursor:
         cursor.execute(sql, values)
