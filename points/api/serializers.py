@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.plain_input import NotPlain, boolean, decimal_reader, integer_reader, read, readers
 from points.models import POINTS, BalanceType, Entry, Hold, LotKind
 
 MAX_EXPIRING_WITHIN_DAYS = 3650
@@ -145,6 +146,43 @@ class HoldCommitInput(serializers.Serializer):
         default=None,
         help_text="Spend only this much of the hold and release the rest. Default: all of it.",
     )
+
+
+# The two calls of a redemption read their usual request without the serializers (core.api.plain_input): what the
+# readers accept, the serializers accept and validate to the same values; anything else, and every error, goes
+# through them. A balance type named in the request always does: the serializer checks that it exists.
+_HOLD_READERS = readers(
+    HoldCreateInput,
+    {
+        "amount": decimal_reader(HoldCreateInput._declared_fields["amount"]),
+        "first_order": boolean,
+        "timeout_seconds": integer_reader(HoldCreateInput._declared_fields["timeout_seconds"]),
+        "balance_type": None,  # read apart
+    },
+)
+_COMMIT_READERS = readers(HoldCommitInput, {"amount": decimal_reader(HoldCommitInput._declared_fields["amount"])})
+
+
+def hold_input_plain(data) -> dict | None:
+    """``HoldCreateInput(data=data).validated_data`` for a plain request, or None: validate it with the serializer."""
+    if type(data) is not dict or "balance_type" in data:
+        return None
+    try:
+        validated = read(data, _HOLD_READERS)
+    except NotPlain:
+        return None
+    validated["balance_type"] = HoldCreateInput._declared_fields["balance_type"].get_default()
+    return validated
+
+
+def hold_commit_input_plain(data) -> dict | None:
+    """``HoldCommitInput(data=data).validated_data`` for a plain request, or None: validate it with the serializer."""
+    if type(data) is not dict:
+        return None
+    try:
+        return read(data, _COMMIT_READERS)
+    except NotPlain:
+        return None
 
 
 class HoldOutput(serializers.Serializer):

@@ -32,6 +32,8 @@ from points.api.serializers import (
     HoldCreateInput,
     HoldOutput,
     hold_answer,
+    hold_commit_input_plain,
+    hold_input_plain,
 )
 from points.exceptions import (
     HoldNotFound,
@@ -53,6 +55,12 @@ from points.services import (
 )
 
 TAGS = ["points"]
+
+
+def _valid(serializer_class: type, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
 
 
 def _query(serializer_class: type, request: Request) -> dict:
@@ -133,15 +141,16 @@ class PointsHoldCreateApi(APIView):
     @documents_errors(CustomerNotFound, InsufficientPoints, InvalidAmount, OperationKeyConflict)
     @idempotent()
     def post(self, request: Request, customer_id: int) -> Response:
-        data = HoldCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        timeout = data.validated_data.pop("timeout_seconds")
+        data = hold_input_plain(request.data)
+        if data is None:
+            data = _valid(HoldCreateInput, request.data)
+        timeout = data.pop("timeout_seconds")
         operation = points_hold(
             customer_id=customer_id,  # not read first: the hold finds no account for an unknown customer
             operation_key=request_operation_key(request),
             timeout=timedelta(seconds=timeout) if timeout is not None else None,
             actor=Actor(channel=request_channel(request)),
-            **data.validated_data,
+            **data,
         )
         return _hold_answer(operation, status.HTTP_201_CREATED)
 
@@ -159,13 +168,14 @@ class PointsHoldCommitApi(APIView):
     @documents_errors(HoldNotFound, HoldNotOpen, InvalidAmount, OperationKeyConflict)
     @idempotent()
     def post(self, request: Request, hold_id: int) -> Response:
-        data = HoldCommitInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = hold_commit_input_plain(request.data)
+        if data is None:
+            data = _valid(HoldCommitInput, request.data)
         operation = points_hold_commit(
             hold_id=hold_id,
             operation_key=request_operation_key(request),
             actor=Actor(channel=request_channel(request)),
-            **data.validated_data,
+            **data,
         )
         return _hold_answer(operation)
 

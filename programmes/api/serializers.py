@@ -7,7 +7,6 @@ the rules (a positive quantity, a shelf discount below 100 %, …). The view ans
 
 from __future__ import annotations
 
-import re
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal
 
 from drf_spectacular.types import OpenApiTypes
@@ -15,6 +14,17 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import CODE_MAX_LENGTH, NAME_MAX_LENGTH, SKU_MAX_LENGTH
+from core.api.plain_input import (
+    NotPlain,
+    choice_reader,
+    decimal_reader,
+    null_only,
+    optional_boolean,
+    read,
+    readers,
+    slug_reader,
+    text_reader,
+)
 from customers.api.serializers import StoreCode
 from programmes.calculator import MAX_LINES, CartResult, Explanation, LineResult
 from programmes.calculator.reference import calculation_reference
@@ -197,160 +207,48 @@ class CartCalculateInput(serializers.Serializer):
 
 # The usual request — JSON strings for the numbers, plain codes, nothing to trim — is read without the serializers
 # (copying their fields for every request and running each field's validators cost more than the calculation):
-# ``cart_input_plain`` accepts only values that the serializer accepts as they are and returns what it would, and
-# leaves anything else (and every error, with its wording) to ``CartCalculateInput``. The readers take their limits
-# from the serializers' fields, so the two cannot drift apart.
-class _NotPlain(Exception):
-    pass
-
-
-_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
-
-
-def _decimal_reader(field: serializers.DecimalField):
-    assert field.max_value is None
-    assert field.min_value in (None, 0)
-    assert not field.localize
-    # No sign, at most the whole digits and decimal places allowed: within max_digits, not below 0, and quantizing
-    # to the field's places is exact.
-    pattern = re.compile(rf"[0-9]{{1,{field.max_whole_digits}}}(?:\.[0-9]{{1,{field.decimal_places}}})?")
-    exponent = Decimal(1).scaleb(-field.decimal_places)
-
-    def read(value):
-        if type(value) is int:
-            value = str(value)
-        if type(value) is not str or pattern.fullmatch(value) is None:
-            raise _NotPlain
-        return Decimal(value).quantize(exponent)
-
-    return read
-
-
-def _text_reader(field: serializers.CharField):
-    assert type(field) is serializers.CharField
-    assert field.trim_whitespace
-    assert field.min_length is None
-    assert not field.allow_null
-
-    def read(value):
-        if type(value) is not str or len(value) > field.max_length or value != value.strip() or "\x00" in value:
-            raise _NotPlain
-        if not value:
-            if not field.allow_blank:
-                raise _NotPlain
-            return ""
-        if not value.isascii():
-            try:
-                value.encode()  # a lone surrogate cannot be encoded; the serializer refuses it
-            except UnicodeEncodeError:
-                raise _NotPlain from None
-        return value
-
-    return read
-
-
-def _slug_reader(field: serializers.SlugField):
-    """A code as it is, or None for None (and for a blank code where the field allows it)."""
-    assert isinstance(field, serializers.SlugField)
-    assert not field.allow_unicode
-    assert field.allow_null
-
-    def read(value):
-        if value is None or (value == "" and field.allow_blank):
-            return None
-        if type(value) is not str or len(value) > field.max_length or _SLUG.fullmatch(value) is None:
-            raise _NotPlain
-        return value
-
-    return read
-
-
-def _choice_reader(field: serializers.ChoiceField):
-    assert not field.allow_null
-
-    def read(value):
-        if type(value) is not str or value not in field.choice_strings_to_values:
-            raise _NotPlain
-        return field.choice_strings_to_values[value]
-
-    return read
-
-
-def _optional_boolean(value):
-    if value is None or value is True or value is False:
-        return value
-    raise _NotPlain
-
-
+# ``cart_input_plain`` (readers of core.api.plain_input) accepts only what the serializer accepts as it is and
+# returns what it would, and leaves anything else (and every error, with its wording) to ``CartCalculateInput``.
 def _customer_id(value):
     if type(value) is int and value >= 1:
         return value
     if value is None:
         return None
-    raise _NotPlain
-
-
-def _null_only(value):
-    if value is None:
-        return None
-    raise _NotPlain
-
-
-def _readers(serializer: type[serializers.Serializer], readers: dict) -> list[tuple[str, object, object]]:
-    """(name, reader, default: the field's, or ``_NotPlain`` for a required field) for each declared field."""
-    fields = serializer._declared_fields
-    assert set(fields) == set(readers), "a reader for each field"
-    assert not any(callable(field.default) for field in fields.values() if not field.required)
-    return [
-        (name, reader, _NotPlain if fields[name].required else fields[name].default) for name, reader in readers.items()
-    ]
+    raise NotPlain
 
 
 _LINE = CartLineInput._declared_fields
-_LINE_READERS = _readers(
+_LINE_READERS = readers(
     CartLineInput,
     {
-        "sku": _text_reader(_LINE["sku"]),
-        "quantity": _decimal_reader(_LINE["quantity"]),
-        "price": _decimal_reader(_LINE["price"]),
-        "discount_percent": _decimal_reader(_LINE["discount_percent"]),
-        "operation_type": _choice_reader(_LINE["operation_type"]),
-        "name": _text_reader(_LINE["name"]),
-        "category": _slug_reader(_LINE["category"]),  # with validate_category: blank is None
-        "new_arrival": _optional_boolean,
-        "excluded_from_earning": _optional_boolean,
-        "excluded_from_redemption": _optional_boolean,
+        "sku": text_reader(_LINE["sku"]),
+        "quantity": decimal_reader(_LINE["quantity"]),
+        "price": decimal_reader(_LINE["price"]),
+        "discount_percent": decimal_reader(_LINE["discount_percent"]),
+        "operation_type": choice_reader(_LINE["operation_type"]),
+        "name": text_reader(_LINE["name"]),
+        "category": slug_reader(_LINE["category"]),  # with validate_category: blank is None
+        "new_arrival": optional_boolean,
+        "excluded_from_earning": optional_boolean,
+        "excluded_from_redemption": optional_boolean,
     },
 )
 _CART = CartCalculateInput._declared_fields
-_CART_READERS = _readers(
+_CART_READERS = readers(
     CartCalculateInput,
     {
         "customer_id": _customer_id,
-        "store": _slug_reader(_CART["store"]),  # the code: the store is looked up with the customer
-        "at": _null_only,
-        "redeem": _decimal_reader(_CART["redeem"]),
-        "first_order": _optional_boolean,
+        "store": slug_reader(_CART["store"]),  # the code: the store is looked up with the customer
+        "at": null_only,
+        "redeem": decimal_reader(_CART["redeem"]),
+        "first_order": optional_boolean,
         "lines": None,  # read apart
     },
 )
-_CART_READERS = [reader for reader in _CART_READERS if reader[0] != "lines"]
 assert _CART["customer_id"].min_value == 1
 assert _CART["customer_id"].max_value is None
 assert not _CART["store"].allow_blank
 assert _LINE["category"].allow_blank
-
-
-def _read(data: dict, readers) -> dict:
-    validated = {}
-    for name, reader, default in readers:
-        if name in data:
-            validated[name] = reader(data[name])
-        elif default is _NotPlain:
-            raise _NotPlain
-        else:
-            validated[name] = default
-    return validated
 
 
 def cart_input_plain(data) -> dict | None:
@@ -360,17 +258,17 @@ def cart_input_plain(data) -> dict | None:
         return None
     lines = data["lines"]
     try:
-        cart = _read(data, _CART_READERS)
+        cart = read(data, _CART_READERS)
         if len(lines) > _CART["lines"].max_length:
-            raise _NotPlain
-        cart["lines"] = [_read(line, _LINE_READERS) if type(line) is dict else _not_plain() for line in lines]
-    except _NotPlain:
+            raise NotPlain
+        cart["lines"] = [read(line, _LINE_READERS) if type(line) is dict else _not_plain() for line in lines]
+    except NotPlain:
         return None
     return cart
 
 
 def _not_plain():
-    raise _NotPlain
+    raise NotPlain
 
 
 class RuleRefOutput(serializers.Serializer):
