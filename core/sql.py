@@ -76,7 +76,7 @@ def commits_asynchronously(using: str) -> bool:
 _INSERT_STATEMENTS: dict[tuple, tuple[list, str]] = {}
 
 
-def insert_statement(model: type[Model], using: str, asynchronous: bool) -> tuple[list, str]:
+def _insert_statement(model: type[Model], using: str, asynchronous: bool) -> tuple[list, str]:
     """The fields and the statement of ``insert_unless_taken`` for ``model``, built once per process (a channel
     call inserts several rows: its idempotency key, the order event, ...)."""
     cache_key = (model, using, asynchronous)
@@ -96,7 +96,7 @@ def insert_statement(model: type[Model], using: str, asynchronous: bool) -> tupl
     return statement
 
 
-def insert_unless_taken(instance: Model, *, durable: bool = True) -> bool:
+def insert_unless_taken(instance: Model, *, durable: bool = True, plain_values: bool = False) -> bool:
     """Insert the unsaved ``instance`` (setting its pk) unless a unique key of it is taken, by a committed row or by a
     concurrent one (waited for); whether it was inserted.
 
@@ -107,6 +107,10 @@ def insert_unless_taken(instance: Model, *, durable: bool = True) -> bool:
     ``durable=False``: outside a transaction on PostgreSQL the insert commits without waiting for its WAL flush
     (``synchronous_commit = off`` for that statement alone). Only for rows whose loss in a database crash is harmless
     (see ``integrations/services/idempotency.py``): the next durable commit flushes them anyway.
+
+    ``plain_values=True``: the caller vouches that every field holds a value psycopg adapts as the ORM would store it
+    (strings, integers, None, aware datetimes), so on PostgreSQL they are passed as they are, without the ORM's
+    field-by-field preparation (a third of an idempotency claim's CPU).
     """
     using = router.db_for_write(type(instance))
     database = connections[using]
@@ -118,8 +122,11 @@ def insert_unless_taken(instance: Model, *, durable: bool = True) -> bool:
             return False
         return True
     asynchronous = not durable and commits_asynchronously(using)
-    fields, sql = insert_statement(type(instance), using, asynchronous)
-    values = [field.get_db_prep_save(field.pre_save(instance, True), database) for field in fields]
+    fields, sql = _insert_statement(type(instance), using, asynchronous)
+    if plain_values and database.vendor == "postgresql":
+        values = [getattr(instance, field.attname) for field in fields]
+    else:
+        values = [field.get_db_prep_save(field.pre_save(instance, True), database) for field in fields]
     with database.cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import connections, router
 from django.utils import timezone
 
-from core.sql import ASYNC_COMMIT_FROM, UPSERT_VENDORS, commits_asynchronously, insert_statement, insert_unless_taken
+from core.sql import ASYNC_COMMIT_FROM, UPSERT_VENDORS, commits_asynchronously, insert_unless_taken
 from integrations.exceptions import IdempotencyKeyReused, RequestInProgress
 from integrations.models import Channel, IdempotencyKey
 
@@ -61,7 +61,7 @@ def idempotency_key_claim(
         locked_at=now,
         expires_at=now + settings.IDEMPOTENCY_KEY_TTL,
     )
-    if _inserted(record):
+    if insert_unless_taken(record, durable=False, plain_values=True):  # strings, integers, aware datetimes
         return IdempotencyClaim(ClaimOutcome.CLAIMED, record)
     record = IdempotencyKey.objects.filter(channel=channel, key=key).first()
     if record is None:  # released or purged between our insert and our read: try again
@@ -82,25 +82,6 @@ def idempotency_key_claim(
             record.locked_at = now
             return IdempotencyClaim(ClaimOutcome.CLAIMED, record)
     return IdempotencyClaim(ClaimOutcome.IN_PROGRESS, record)
-
-
-def _inserted(record: IdempotencyKey) -> bool:
-    """``insert_unless_taken(record, durable=False)``. On PostgreSQL the row's values go as they are: psycopg adapts
-    its strings, integers and aware datetimes itself, and preparing them field by field through the ORM took a third
-    of the claim."""
-    connection = connections[router.db_for_write(IdempotencyKey)]
-    if connection.vendor != "postgresql":
-        return insert_unless_taken(record, durable=False)
-    fields, sql = insert_statement(IdempotencyKey, connection.alias, commits_asynchronously(connection.alias))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [getattr(record, field.attname) for field in fields])
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    record.pk = row[0]
-    record._state.adding = False
-    record._state.db = connection.alias
-    return True
 
 
 _TABLE = f'"{IdempotencyKey._meta.db_table}"'
