@@ -64,9 +64,7 @@ def _valid(serializer_class: type, data) -> dict:
 
 
 def _query(serializer_class: type, request: Request) -> dict:
-    query = serializer_class(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return query.validated_data
+    return _valid(serializer_class, request.query_params)
 
 
 # One serializer renders every answer: a new one per call deep-copies its declared fields and those of its nested
