@@ -23,14 +23,13 @@ _SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 
 
 def decimal_reader(field: serializers.DecimalField):
-    assert field.max_value is None
     assert field.min_value is None or field.min_value >= 0
     assert not field.localize
     # No sign, at most the whole digits and decimal places allowed: within max_digits, not below 0, and quantizing
     # to the field's places is exact.
     pattern = re.compile(rf"[0-9]{{1,{field.max_whole_digits}}}(?:\.[0-9]{{1,{field.decimal_places}}})?")
     exponent = Decimal(1).scaleb(-field.decimal_places)
-    minimum = field.min_value or 0
+    minimum, maximum = field.min_value or 0, field.max_value
 
     def read(value):
         if value is None and field.allow_null:
@@ -40,7 +39,7 @@ def decimal_reader(field: serializers.DecimalField):
         if type(value) is not str or pattern.fullmatch(value) is None:
             raise NotPlain
         number = Decimal(value).quantize(exponent)
-        if number < minimum:
+        if number < minimum or (maximum is not None and number > maximum):
             raise NotPlain
         return number
 
@@ -137,8 +136,35 @@ def readers(serializer: type[serializers.Serializer], readers: dict) -> list[tup
     fields = serializer._declared_fields
     assert set(fields) == set(readers), "a reader for each field"
     read_here = [name for name, reader in readers.items() if reader is not None]
-    assert not any(callable(fields[name].default) for name in read_here if not fields[name].required)
+    # A callable default (``list``, ``dict``) is called for each request, as the field does.
+    assert not any(getattr(fields[name].default, "requires_context", False) for name in read_here)
     return [(name, readers[name], NotPlain if fields[name].required else fields[name].default) for name in read_here]
+
+
+def list_reader(field: serializers.ListField, read_item):
+    """A JSON list within the field's lengths, each item read by ``read_item`` (None where the field allows it)."""
+    assert field.max_length is not None
+    minimum = field.min_length or 0
+
+    def read_list(value):
+        if value is None and field.allow_null:
+            return None
+        if type(value) is not list or not minimum <= len(value) <= field.max_length:
+            raise NotPlain
+        return [read_item(item) for item in value]
+
+    return read_list
+
+
+def object_reader(readers) -> object:
+    """A JSON object read by ``readers`` (``readers()``)."""
+
+    def read_object(value):
+        if type(value) is not dict:
+            raise NotPlain
+        return read(value, readers)
+
+    return read_object
 
 
 def read(data: dict, readers) -> dict:
@@ -151,5 +177,5 @@ def read(data: dict, readers) -> dict:
         elif default is NotPlain:
             raise NotPlain
         else:
-            validated[name] = default
+            validated[name] = default() if callable(default) else default
     return validated

@@ -83,14 +83,19 @@ class OrderLineInput(serializers.Serializer):
         return value or None
 
     def validate_attributes(self, value: dict) -> dict:
-        text = json.dumps(value)
-        if len(text) > MAX_ATTRIBUTES_LENGTH:
-            raise serializers.ValidationError(
-                _("At most %(max)d characters as JSON.") % {"max": MAX_ATTRIBUTES_LENGTH}, code="too_long"
-            )
-        if "\\u0000" in text:  # PostgreSQL refuses NUL in JSON text
-            raise serializers.ValidationError(_("Null characters are not allowed."), code="null_characters")
-        return value
+        return attributes_checked(value)
+
+
+def attributes_checked(value: dict) -> dict:
+    """A line's attributes as sent, or a ``ValidationError``: too long as JSON, or holding a NUL."""
+    text = json.dumps(value)
+    if len(text) > MAX_ATTRIBUTES_LENGTH:
+        raise serializers.ValidationError(
+            _("At most %(max)d characters as JSON.") % {"max": MAX_ATTRIBUTES_LENGTH}, code="too_long"
+        )
+    if "\\u0000" in text:  # PostgreSQL refuses NUL in JSON text
+        raise serializers.ValidationError(_("Null characters are not allowed."), code="null_characters")
+    return value
 
 
 class PaymentInput(serializers.Serializer):
@@ -171,15 +176,21 @@ class OrderPlaceInput(serializers.Serializer):
     )
 
     def validate(self, data: dict) -> dict:
-        total = Decimal("0")
-        for index, line in enumerate(data["lines"]):
-            amount = line["price"] * line["quantity"] * (100 - line["discount_percent"]) / 100
-            total += amount
-            if amount > MAX_ORDER_AMOUNT:
-                raise serializers.ValidationError({f"lines.{index}.quantity": [_too_large()]})
-        if total > MAX_ORDER_AMOUNT:
-            raise serializers.ValidationError({"lines": [_too_large()]})
+        field = order_amount_above_maximum(data["lines"])
+        if field is not None:
+            raise serializers.ValidationError({field: [_too_large()]})
         return data
+
+
+def order_amount_above_maximum(lines: list[dict]) -> str | None:
+    """The field to blame when a line's amount, or the order's, is above what the ledger takes; else None."""
+    total = Decimal("0")
+    for index, line in enumerate(lines):
+        amount = line["price"] * line["quantity"] * (100 - line["discount_percent"]) / 100
+        total += amount
+        if amount > MAX_ORDER_AMOUNT:
+            return f"lines.{index}.quantity"
+    return "lines" if total > MAX_ORDER_AMOUNT else None
 
 
 def _too_large() -> serializers.ErrorDetail:

@@ -27,8 +27,9 @@ from customers.models import Customer
 from customers.selectors import customer_get, customer_identify
 from integrations.api.idempotency import idempotent, request_operation_key
 from integrations.authentication import request_channel
-from integrations.models import Channel
+from integrations.models import Channel, Store
 from integrations.scopes import Scope
+from orders.api.plain_input import line_requests_input_plain, order_place_input_plain
 from orders.api.serializers import (
     AttachCustomerInput,
     CancellationInput,
@@ -83,11 +84,28 @@ SOURCE = OpenApiParameter(
     "source", str, OpenApiParameter.QUERY, description="Code of the channel whose number it is. Absent: the caller."
 )
 LINE_ERRORS = (OrderLineUnknown, QuantityExceeded)
+LINE_REQUESTS = {DeliveryInput, CancellationInput, ReturnInput}  # read plainly when they can be
 
 
 def _input(serializer_class: type, request: Request) -> dict:
     """The body, or ``order_invalid`` naming each bad field (``lines.2.quantity``)."""
     data = request.data
+    plain = line_requests_input_plain(serializer_class, data) if serializer_class in LINE_REQUESTS else None
+    return _validated(serializer_class, data) if plain is None else plain  # the usual form: without the serializer
+
+
+def _place_input(request: Request) -> dict:
+    """The placement's body, its store looked up (``unknown_store`` from the serializer)."""
+    data = order_place_input_plain(request.data)
+    if data is None:
+        return _validated(OrderPlaceInput, request.data)
+    if data["store"] is not None:
+        store = Store.objects.filter(code=data["store"]).first()
+        data["store"] = store or _validated(OrderPlaceInput, request.data)["store"]
+    return data
+
+
+def _validated(serializer_class: type, data: Any) -> dict:
     lines = data.get("lines") if isinstance(data, dict) else None
     if isinstance(lines, list) and len(lines) > MAX_LINES:  # before validating each line, which the limit protects
         too_many = _("At most %(max)d lines.") % {"max": MAX_LINES}
@@ -104,6 +122,8 @@ def _actor(request: Request) -> Actor:
 
 def _source(request: Request) -> Channel:
     """The channel whose order numbers the request names: ``?source=<code>`` or the caller."""
+    if not request.query_params:
+        return request_channel(request)
     query = OrderQuery(data=request.query_params)
     if not query.is_valid():
         raise OrderInvalid(fields=flatten_field_errors(query.errors))
@@ -238,7 +258,7 @@ class OrderPlaceApi(APIView):
     )
     @idempotent()
     def post(self, request: Request) -> Response:
-        data = _input(OrderPlaceInput, request)
+        data = _place_input(request)
         channel, actor = request_channel(request), _actor(request)
         if data["parent_number"]:
             parent = Order.objects.filter(channel=channel, number=data["parent_number"]).first()
