@@ -158,6 +158,7 @@ def customer_orders(*, customer: Customer) -> QuerySet[Order]:
 _ORDER, _LINE = RowReader(Order), RowReader(OrderLine)
 _PARTIES = ((Order.customer.field, RowReader(Customer)), (Order.channel.field, RowReader(Channel)))
 _PARTIES += ((Order.store.field, RowReader(Store)),)
+assert all(reader.fields[0].primary_key for _field, reader in _PARTIES)  # _order_read compares the first column
 
 
 @cache
@@ -175,19 +176,43 @@ def _order_sql() -> str:
 
 def order_with_parties(*, order_id: int) -> Order:
     """``Order.objects.select_related("customer", "channel", "store").get(pk=order_id)``: ``OrderNotFound`` if none."""
+    order, _parties_as_locked = _order_read(order_id, lock=False)
+    return order
+
+
+def order_locked_with_parties(*, order_id: int) -> Order:
+    """``order_with_parties``, the order row-locked for the rest of the transaction by the same statement.
+
+    A locking statement that waited for another transaction re-checks only the locked row, with its latest version:
+    the joined parties stay as first read. So when the locked row names a party other than the one joined (a
+    customer attached meanwhile), the parties are read again by a statement of their own. The transactions that
+    hold an order's lock change its parties only through the order row itself (``order_attach_customer``)."""
+    order, parties_as_locked = _order_read(order_id, lock=True)
+    return order if parties_as_locked else order_with_parties(order_id=order_id)
+
+
+def _order_read(order_id: int, *, lock: bool) -> tuple[Order, bool]:
+    """The order with its parties, and whether each party joined is the one the order row names."""
+    sql = _order_sql()
+    if lock and connection.features.has_select_for_update_of:
+        sql += " FOR UPDATE OF o"
     with connection.cursor() as cursor:
-        cursor.execute(_order_sql(), [order_id])
+        cursor.execute(sql, [order_id])
         row = cursor.fetchone()
     if row is None:
         raise OrderNotFound()
     start = len(_ORDER.fields)
     order = _ORDER.instance(row[:start])
+    parties_as_named = True
     for field, reader in _PARTIES:
         values = row[start : start + len(reader.fields)]
         start += len(reader.fields)
+        party_id = getattr(order, field.attname)
+        if party_id is not None and values[0] != party_id:  # the first column is the party's id
+            parties_as_named = False
         # A missing party (no customer, no store) joins as NULLs: cached as None, as select_related does.
-        field.set_cached_value(order, None if getattr(order, field.attname) is None else reader.instance(values))
-    return order
+        field.set_cached_value(order, None if party_id is None else reader.instance(values))
+    return order, parties_as_named
 
 
 @cache

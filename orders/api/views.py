@@ -27,8 +27,9 @@ from customers.models import Customer
 from customers.selectors import customer_get, customer_identify
 from integrations.api.idempotency import idempotent, request_operation_key
 from integrations.authentication import request_channel
-from integrations.models import Channel, Store
+from integrations.models import Channel
 from integrations.scopes import Scope
+from integrations.selectors import store_by_code
 from orders.api.plain_input import line_requests_input_plain, order_place_input_plain
 from orders.api.serializers import (
     AttachCustomerInput,
@@ -100,7 +101,7 @@ def _place_input(request: Request) -> dict:
     if data is None:
         return _validated(OrderPlaceInput, request.data)
     if data["store"] is not None:
-        store = Store.objects.filter(code=data["store"]).first()
+        store = store_by_code(data["store"])
         data["store"] = store or _validated(OrderPlaceInput, request.data)["store"]
     return data
 

@@ -13,6 +13,7 @@ from decimal import ROUND_DOWN, Decimal
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.db.models import Max
+from django.utils import timezone
 
 from core.actors import Actor
 from core.sql import insert_unless_taken
@@ -24,7 +25,7 @@ from orders.exceptions import (
     QuantityExceeded,
 )
 from orders.models import ZERO, Order, OrderEvent, OrderLine
-from orders.selectors import order_lines_of, order_with_parties
+from orders.selectors import order_lines_of, order_locked_with_parties
 from points.services import (
     points_cancel_accrual,
     points_clawback,
@@ -52,13 +53,9 @@ def request_fingerprint(**arguments) -> str:
 
 def order_lock(order_id: int) -> Order:
     """The order, row-locked for the rest of the transaction: every change of one order queues here, before any
-    ledger lock (always order first, then accounts — no deadlock)."""
-    if not Order.objects.select_for_update().filter(pk=order_id).order_by().values_list("pk", flat=True):
-        raise OrderNotFound()
-    # Read in a statement of its own, after the lock: a locking query that waited re-checks only the locked row,
-    # so a customer attached meanwhile would come back as an id without its row.
-    # With its channel and store: a delivery copies them, and the answer shows their codes.
-    return order_with_parties(order_id=order_id)
+    ledger lock (always order first, then accounts — no deadlock). With its parties: a delivery copies its channel,
+    store and customer, and the answer shows their codes."""
+    return order_locked_with_parties(order_id=order_id)
 
 
 def event_claim(
@@ -335,22 +332,58 @@ def order_status_refresh(order: Order, lines: list[OrderLine] | None = None) -> 
         statuses = {line.status for line in lines}
     else:
         statuses = set(order.lines.values_list("status", flat=True))
+    _order_update(order, _status_of(statuses))
+
+
+def order_status_refresh_with_result(order: Order, lines: list[OrderLine], event: OrderEvent, result: Order) -> None:
+    """``order_status_refresh(order, lines)`` and the ``result`` of ``event`` recorded: one statement on PostgreSQL."""
+    event.result = result
+    _order_update(order, _status_of({line.status for line in lines}), event)
+
+
+EVENT_RESULT_SQL = f"UPDATE {OrderEvent._meta.db_table} SET result_id = %s WHERE id = %s"
+ORDER_STATUS_SQL = f"UPDATE {Order._meta.db_table} SET status = %s, updated_at = %s WHERE id = %s"
+
+
+def _order_update(order: Order, status: str, event: OrderEvent | None = None) -> None:
+    """The order's new ``status`` (if it changed) and ``event``'s result written: as plain statements on PostgreSQL,
+    both in one (every order operation ends here; the ORM's updates cost more to build than to run)."""
+    changed = status != order.status
+    if changed:
+        order.status, order.updated_at = status, timezone.now()  # as save(update_fields=...) would (auto_now)
+    if connection.vendor != "postgresql":
+        if event is not None:
+            OrderEvent.objects.filter(pk=event.pk).update(result=event.result)
+        if changed:
+            Order.objects.filter(pk=order.pk).update(status=status, updated_at=order.updated_at)
+        return
+    statements, parameters = [], []
+    if event is not None:
+        statements.append(EVENT_RESULT_SQL)
+        parameters += [event.result_id, event.pk]
+    if changed:
+        statements.append(ORDER_STATUS_SQL)
+        parameters += [status, order.updated_at, order.pk]
+    if not statements:
+        return
+    sql = statements[0] if len(statements) == 1 else f"WITH event AS ({statements[0]}) {statements[1]}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, parameters)
+
+
+def _status_of(statuses: set[str]) -> str:
     live = statuses - {OrderLine.Status.CANCELLED}
     if not live:
-        status = Order.Status.CANCELLED
-    elif live == {OrderLine.Status.RETURNED}:
-        status = Order.Status.RETURNED
-    elif OrderLine.Status.RETURNED in live:
-        status = Order.Status.PARTIALLY_RETURNED
-    elif live == {OrderLine.Status.DELIVERED}:
-        status = Order.Status.DELIVERED
-    elif OrderLine.Status.DELIVERED in live:
-        status = Order.Status.PARTIALLY_DELIVERED
-    else:
-        status = Order.Status.PLACED
-    if status != order.status:
-        order.status = status
-        order.save(update_fields=["status", "updated_at"])
+        return Order.Status.CANCELLED
+    if live == {OrderLine.Status.RETURNED}:
+        return Order.Status.RETURNED
+    if OrderLine.Status.RETURNED in live:
+        return Order.Status.PARTIALLY_RETURNED
+    if live == {OrderLine.Status.DELIVERED}:
+        return Order.Status.DELIVERED
+    if OrderLine.Status.DELIVERED in live:
+        return Order.Status.PARTIALLY_DELIVERED
+    return Order.Status.PLACED
 
 
 def order_find(*, channel, number: str) -> Order:

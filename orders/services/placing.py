@@ -23,7 +23,7 @@ from orders.exceptions import (
     RedemptionNeedsCustomer,
 )
 from orders.models import ZERO, Order, OrderEvent, OrderLine, Payment
-from orders.selectors import order_loaded
+from orders.selectors import order_loaded, order_named
 from orders.services.common import (
     LOT_SOURCE,
     event_claim,
@@ -127,9 +127,8 @@ def order_place(
         payments=[asdict(payment) for payment in payments],
     )
     created_at = created_at or now  # after the fingerprint: a retry without a time is the same order
-    existing = Order.objects.filter(channel=channel, number=number).first()
-    if existing is not None:
-        return _replay(existing, fingerprint_)
+    if order_named(channel=channel, number=number) is not None:  # a plain statement: the usual answer is no
+        return _replay(Order.objects.get(channel=channel, number=number), fingerprint_)
     if calculation:
         _price_guard(calculation, customer, lines)
     hold = _hold_for(hold_id, customer)
