@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.db.models import Max
 from django.utils import timezone
 
@@ -168,7 +168,7 @@ def line_split(
     if last_parts is not None:
         last_parts[line.line_number] = last + 1
     # By ids: the related rows are not loaded, and reading them would cost a query each.
-    part = OrderLine.objects.create(
+    part = OrderLine(
         order_id=line.order_id,
         line_number=line.line_number,
         part=last + 1,
@@ -193,6 +193,8 @@ def line_split(
         closed_at=line.closed_at,
         reason=line.reason,
     )
+    if not insert_unless_taken(part):  # the order's lock makes the part number free: a taken one is a bug
+        raise IntegrityError(f"order line {line.order_id}/{line.line_number} already has a part {part.part}")
     if line.lot_id is not None and line.status != OrderLine.Status.CANCELLED and not line.points_unlocked:
         if earned > 0:
             operation = points_split_pending(

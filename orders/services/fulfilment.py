@@ -20,7 +20,7 @@ from orders.exceptions import (
     ReasonRequired,
 )
 from orders.models import ZERO, Order, OrderEvent, OrderLine
-from orders.selectors import lines_lots_load, order_loaded
+from orders.selectors import lines_lots_load, order_loaded, order_payments
 from orders.services.common import (
     LineRequest,
     event_claim,
@@ -189,7 +189,7 @@ def _answered(order: Order, lines: list[OrderLine]) -> Order:
         if line.delivery_id is not None and not OrderLine.delivery.is_cached(line):
             line.delivery = deliveries[line.delivery_id]  # a part split off: its line's delivery
     lines_lots_load(lines)
-    return order_loaded(order, lines, list(order.payments.order_by()))  # order_loaded sorts them
+    return order_loaded(order, lines, order_payments(order))  # order_loaded sorts them
 
 
 def _with_parts(held: list[OrderLine], changed: list[OrderLine]) -> list[OrderLine]:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
+from django.db import connection
 from django.utils import timezone
 
 from points.exceptions import InvalidAmount
@@ -67,13 +68,33 @@ def _outstanding(lots: list[Lot]) -> dict[int, Decimal]:
     """What can still be taken back per lot: its amount less what expired, was cancelled, reset or clawed back."""
     outstanding = {lot.pk: lot.amount for lot in lots}
     clawed: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    # One query for both: the lines that took points away (their deltas) and the clawbacks (their entries' amount).
-    rows = Allocation.objects.filter(
-        lot__in=lots, entry__kind__in=[Entry.Kind.EXPIRE, Entry.Kind.CANCEL, Entry.Kind.RESET, Entry.Kind.CLAWBACK]
-    ).values_list("lot_id", "entry__kind", "remaining_delta", "entry__amount")
-    for lot_id, kind, remaining_delta, entry_amount in rows:
+    for lot_id, kind, remaining_delta, entry_amount in _taken_away(list(outstanding)):
         if kind == Entry.Kind.CLAWBACK:
             clawed[lot_id] += entry_amount
         else:
             outstanding[lot_id] += remaining_delta  # negative deltas
     return {lot_id: max(value - clawed[lot_id], ZERO) for lot_id, value in outstanding.items()}
+
+
+TAKING_AWAY = [Entry.Kind.EXPIRE, Entry.Kind.CANCEL, Entry.Kind.RESET, Entry.Kind.CLAWBACK]
+TAKEN_AWAY_SQL = (
+    f"SELECT a.lot_id, e.kind, a.remaining_delta, e.amount FROM {Allocation._meta.db_table} AS a"
+    f" JOIN {Entry._meta.db_table} AS e ON e.id = a.entry_id WHERE a.lot_id = ANY(%s) AND e.kind = ANY(%s)"
+)
+
+
+def _taken_away(lot_ids: list[int]) -> list[tuple]:
+    """(lot id, entry kind, remaining delta, entry amount) of the allocations of the entries that took points away
+    from the lots: one query for both the lines that did (their deltas) and the clawbacks (their entries' amount).
+    A plain statement on PostgreSQL: every return runs it, and the ORM took longer to build it than to run it."""
+    if not lot_ids:
+        return []
+    if connection.vendor != "postgresql":
+        return list(
+            Allocation.objects.filter(lot__in=lot_ids, entry__kind__in=TAKING_AWAY).values_list(
+                "lot_id", "entry__kind", "remaining_delta", "entry__amount"
+            )
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(TAKEN_AWAY_SQL, [lot_ids, [str(kind) for kind in TAKING_AWAY]])
+        return cursor.fetchall()
