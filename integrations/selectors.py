@@ -1,4 +1,5 @@
 import time
+from functools import cache
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -46,10 +47,15 @@ def api_keys_forget(**_signal: object) -> None:
 _STORE = RowReader(Store)
 
 
+@cache
+def _store_sql() -> str:
+    return f"SELECT {_STORE.columns('s')} FROM {Store._meta.db_table} AS s WHERE s.code = %s"
+
+
 def store_by_code(code: str) -> Store | None:
     """``Store.objects.filter(code=code).first()`` as a plain statement (placing an order reads its store by code;
     the ORM took longer to build the query than to run it)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {_STORE.columns('s')} FROM {Store._meta.db_table} AS s WHERE s.code = %s", [code])
+        cursor.execute(_store_sql(), [code])
         row = cursor.fetchone()
     return None if row is None else _STORE.instance(row)

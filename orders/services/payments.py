@@ -10,6 +10,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from core.actors import SYSTEM, Actor
+from core.sql import insert
 from orders.exceptions import OrderInvalid, PaymentExists
 from orders.models import ZERO, Order, OrderEvent, OrderLine, Payment
 from orders.services.common import (
@@ -65,12 +66,14 @@ def payments_record(order: Order, payments: list[NewPayment], event: OrderEvent,
             if (existing.method, existing.amount) != (payment.method, payment.amount):
                 raise PaymentExists(extra={"external_id": payment.external_id})
             continue
-        Payment.objects.create(
-            order=order,
-            external_id=payment.external_id,
-            method=payment.method,
-            amount=payment.amount,
-            paid_at=payment.paid_at or now,
+        insert(
+            Payment(
+                order=order,
+                external_id=payment.external_id,
+                method=payment.method,
+                amount=payment.amount,
+                paid_at=payment.paid_at or now,
+            )
         )
     if order.unlocks_on == Order.UnlocksOn.PAYMENT:
         _unlock_paid(order, event, actor)

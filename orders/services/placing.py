@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.actors import SYSTEM, Actor
+from core.sql import insert
 from customers.models import Customer
 from integrations.models import Channel, Store
 from orders.exceptions import (
@@ -254,13 +255,14 @@ def _place(
                 savepoint=False,  # the order's event key: no other call races it; no error is caught here
             )
         redemption = operation.entries[0]
-        points_payment = Payment.objects.create(
+        points_payment = Payment(
             order=order,
             external_id=f"points:{event.pk}",
             method=Payment.Method.POINTS,
             amount=result.redeem,
             paid_at=now,
         )
+        insert(points_payment)
     order_lines = [
         OrderLine(
             pk=line_id,
