@@ -26,10 +26,17 @@ class RowReader:
         self.fields = fields
         self.attnames = [field.attname for field in fields]
         self._converters: dict[str, list] = {}
+        self._columns: dict[tuple[str, str], str] = {}
 
     def columns(self, alias: str) -> str:
-        """``alias.column, …`` in the order ``instance`` expects."""
-        return ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in self.fields)
+        """``alias.column, …`` in the order ``instance`` expects (built once per alias and backend: the hot paths
+        build their statements on every call)."""
+        key = (alias, connection.vendor)
+        columns = self._columns.get(key)
+        if columns is None:
+            columns = ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in self.fields)
+            self._columns[key] = columns
+        return columns
 
     def _converters_for(self) -> list:
         converters = self._converters.get(connection.alias)

@@ -202,36 +202,45 @@ def _order_sql() -> str:
         f"LEFT JOIN {tables[field]} AS p{index} ON p{index}.id = o.{connection.ops.quote_name(field.column)}"
         for index, (field, _reader) in enumerate(_PARTIES)
     )
-    return f"SELECT {columns} FROM {Order._meta.db_table} AS o {joins} WHERE o.id = %s"
+    return f"SELECT {columns} FROM {Order._meta.db_table} AS o {joins}"
 
 
 def order_with_parties(*, order_id: int) -> Order:
     """``Order.objects.select_related("customer", "channel", "store").get(pk=order_id)``: ``OrderNotFound`` if none."""
-    order, _parties_as_locked = _order_read(order_id, lock=False)
+    order, _parties_as_named = _order_read("o.id = %s", [order_id], lock=False)
+    if order is None:
+        raise OrderNotFound()
     return order
 
 
-def order_locked_with_parties(*, order_id: int) -> Order:
-    """``order_with_parties``, the order row-locked for the rest of the transaction by the same statement.
+def order_locked_with_parties(*, order_id: int | None = None, channel_id: int = 0, number: str = "") -> Order:
+    """``order_with_parties`` — by id, or by the channel's ``number`` —, the order row-locked for the rest of the
+    transaction by the same statement. ``OrderNotFound`` if there is none.
 
     A locking statement that waited for another transaction re-checks only the locked row, with its latest version:
     the joined parties stay as first read. So when the locked row names a party other than the one joined (a
     customer attached meanwhile), the parties are read again by a statement of their own. The transactions that
     hold an order's lock change its parties only through the order row itself (``order_attach_customer``)."""
-    order, parties_as_locked = _order_read(order_id, lock=True)
-    return order if parties_as_locked else order_with_parties(order_id=order_id)
+    if order_id is not None:
+        order, parties_as_named = _order_read("o.id = %s", [order_id], lock=True)
+    else:
+        order, parties_as_named = _order_read("o.channel_id = %s AND o.number = %s", [channel_id, number], lock=True)
+    if order is None:
+        raise OrderNotFound(extra={"number": number} if order_id is None else None)
+    return order if parties_as_named else order_with_parties(order_id=order.pk)
 
 
-def _order_read(order_id: int, *, lock: bool) -> tuple[Order, bool]:
-    """The order with its parties, and whether each party joined is the one the order row names."""
-    sql = _order_sql()
+def _order_read(condition: str, parameters: list, *, lock: bool) -> tuple[Order | None, bool]:
+    """The order meeting ``condition`` (None if none) with its parties, and whether each party joined is the one the
+    order row names."""
+    sql = f"{_order_sql()} WHERE {condition}"
     if lock and connection.features.has_select_for_update_of:
         sql += " FOR UPDATE OF o"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [order_id])
+        cursor.execute(sql, parameters)
         row = cursor.fetchone()
     if row is None:
-        raise OrderNotFound()
+        return None, True
     start = len(_ORDER.fields)
     order = _ORDER.instance(row[:start])
     parties_as_named = True

@@ -68,6 +68,7 @@ from orders.services import (
     LineRequest,
     NewLine,
     NewPayment,
+    OrderNumber,
     order_attach_customer,
     order_cancel,
     order_deliver,
@@ -159,6 +160,11 @@ def _order(request: Request, number: str, *, parent: bool = False) -> Order:
     if parent and order.kind == Order.Kind.DELIVERY:
         return Order.objects.get(pk=order.parent_id)
     return order
+
+
+def _named(request: Request, number: str) -> OrderNumber:
+    """The order named by the path (and ``?source``), for a service to lock and read in one statement."""
+    return OrderNumber(channel_id=_source(request).pk, number=number)
 
 
 def _answer(order: Order, status_code: int = status.HTTP_200_OK) -> Response:
@@ -359,7 +365,7 @@ class OrderDeliveryCreateApi(OrderPathApi):
     def post(self, request: Request, number: str) -> Response:
         data = _input(DeliveryInput, request)
         delivery = order_deliver(
-            order=_order(request, number),
+            order=_named(request, number),
             lines=_lines(data["lines"]),
             operation_key=request_operation_key(request),
             number=data["number"],
@@ -395,7 +401,7 @@ class OrderCancellationCreateApi(OrderPathApi):
     def post(self, request: Request, number: str) -> Response:
         data = _input(CancellationInput, request)
         order = order_cancel(
-            order=_order(request, number),
+            order=_named(request, number),
             lines=_lines(data["lines"]),
             operation_key=request_operation_key(request),
             reason=data["reason"],
@@ -427,7 +433,7 @@ class OrderReturnCreateApi(OrderPathApi):
     def post(self, request: Request, number: str) -> Response:
         data = _input(ReturnInput, request)
         order = order_return(
-            order=_order(request, number),
+            order=_named(request, number),
             lines=_lines(data["lines"]),
             operation_key=request_operation_key(request),
             reason=data["reason"],

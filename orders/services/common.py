@@ -51,11 +51,22 @@ def request_fingerprint(**arguments) -> str:
     return hashlib.sha256(json.dumps(arguments, sort_keys=True, cls=DjangoJSONEncoder).encode()).hexdigest()
 
 
-def order_lock(order_id: int) -> Order:
-    """The order, row-locked for the rest of the transaction: every change of one order queues here, before any
-    ledger lock (always order first, then accounts — no deadlock). With its parties: a delivery copies its channel,
-    store and customer, and the answer shows their codes."""
-    return order_locked_with_parties(order_id=order_id)
+@dataclass(frozen=True)
+class OrderNumber:
+    """An order named by its channel's number, as a channel call names it: locked and read by one statement
+    (``order_lock``), with no read of it before."""
+
+    channel_id: int
+    number: str
+
+
+def order_lock(order: Order | OrderNumber | int) -> Order:
+    """The order (by id, instance or number), row-locked for the rest of the transaction: every change of one order
+    queues here, before any ledger lock (always order first, then accounts — no deadlock). With its parties: a
+    delivery copies its channel, store and customer, and the answer shows their codes. ``OrderNotFound`` if none."""
+    if isinstance(order, OrderNumber):
+        return order_locked_with_parties(channel_id=order.channel_id, number=order.number)
+    return order_locked_with_parties(order_id=order if isinstance(order, int) else order.pk)
 
 
 def event_claim(

@@ -23,6 +23,7 @@ from orders.models import ZERO, Order, OrderEvent, OrderLine
 from orders.selectors import lines_lots_load, order_loaded, order_payments
 from orders.services.common import (
     LineRequest,
+    OrderNumber,
     event_claim,
     ledger_key,
     lines_split,
@@ -41,7 +42,7 @@ from points.services import points_redeem
 
 def order_deliver(
     *,
-    order: Order,
+    order: Order | OrderNumber,
     lines: list[LineRequest],
     operation_key: str,
     number: str = "",
@@ -57,7 +58,7 @@ def order_deliver(
     fingerprint_ = request_fingerprint(op="deliver", lines=_lines_print(lines), number=number, at=delivered_at)
     delivered_at = delivered_at or timezone.now()
     with transaction.atomic():
-        order = order_lock(order.pk)
+        order = order_lock(order)
         event, replayed = event_claim(
             order=order,
             kind=OrderEvent.Kind.DELIVER,
@@ -95,7 +96,7 @@ def lines_deliver(
 
 def order_cancel(
     *,
-    order: Order,
+    order: Order | OrderNumber,
     operation_key: str,
     lines: list[LineRequest] | None = None,
     reason: str = "",
@@ -109,7 +110,7 @@ def order_cancel(
     _reason_check(actor, reason)
     fingerprint_ = request_fingerprint(op="cancel", lines=_lines_print(lines), reason=reason)
     with transaction.atomic():
-        order = order_lock(order.pk)
+        order = order_lock(order)
         event, replayed = event_claim(
             order=order,
             kind=OrderEvent.Kind.CANCEL,
@@ -140,7 +141,7 @@ def order_cancel(
 
 def order_return(
     *,
-    order: Order,
+    order: Order | OrderNumber,
     lines: list[LineRequest],
     operation_key: str,
     reason: str = "",
@@ -154,7 +155,7 @@ def order_return(
     _reason_check(actor, reason)
     fingerprint_ = request_fingerprint(op="return", lines=_lines_print(lines), reason=reason)
     with transaction.atomic():
-        order = order_lock(order.pk)
+        order = order_lock(order)
         event, replayed = event_claim(
             order=order,
             kind=OrderEvent.Kind.RETURN,
