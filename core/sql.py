@@ -5,7 +5,7 @@ by id on every channel call); everything else stays on the ORM."""
 
 from __future__ import annotations
 
-from django.db import IntegrityError, connection, connections, router, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, router, transaction
 from django.db.models import Model
 
 
@@ -13,6 +13,13 @@ def uses_arrays() -> bool:
     """Whether ``= ANY(%s)`` with a list can stand for an ``IN`` list: one statement whatever the list's length, so
     that a prepared statement serves every cart (PostgreSQL)."""
     return connection.vendor == "postgresql"
+
+
+def default_database():
+    """The default database's wrapper itself. ``django.db.connection`` is a proxy that looks the wrapper up (a
+    thread-local read) on every attribute access, and preparing a statement's values field by field reads it for every
+    value: the hot paths resolve it once."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 class RowReader:

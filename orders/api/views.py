@@ -27,7 +27,7 @@ from customers.models import Customer
 from customers.selectors import customer_get, customer_identify
 from integrations.api.idempotency import idempotent, request_operation_key
 from integrations.authentication import request_channel
-from integrations.models import Channel
+from integrations.models import Channel, Store
 from integrations.scopes import Scope
 from integrations.selectors import store_by_code
 from orders.api.plain_input import line_requests_input_plain, order_place_input_plain
@@ -78,7 +78,7 @@ from orders.services import (
     order_return,
 )
 from points.exceptions import HoldNotFound, HoldNotOpen, InsufficientPoints, InvalidAmount
-from programmes.calculator import MAX_LINES
+from programmes.calculator import MAX_LINES, CustomerState, cart_read
 from programmes.exceptions import CartInvalid, ProgrammeNotFound, RedemptionAboveMaximum
 
 TAGS = ["orders"]
@@ -96,15 +96,35 @@ def _input(serializer_class: type, request: Request) -> dict:
     return _validated(serializer_class, data) if plain is None else plain  # the usual form: without the serializer
 
 
-def _place_input(request: Request) -> dict:
-    """The placement's body, its store looked up (``unknown_store`` from the serializer)."""
+def _place_input(request: Request) -> tuple[dict, str | None]:
+    """The placement's body and, for its plain form, the store's code still to look up (``_placed_store``)."""
     data = order_place_input_plain(request.data)
     if data is None:
-        return _validated(OrderPlaceInput, request.data)
-    if data["store"] is not None:
-        store = store_by_code(data["store"])
-        data["store"] = store or _validated(OrderPlaceInput, request.data)["store"]
-    return data
+        return _validated(OrderPlaceInput, request.data), None
+    return data, data["store"]
+
+
+def _placed_store(request: Request, data: dict, store: Store | None) -> None:
+    """The store of a plain placement's code, found (``store``) or not: ``unknown_store`` from the serializer."""
+    data["store"] = store or _validated(OrderPlaceInput, request.data)["store"]
+
+
+def _placing_customer(
+    request: Request, data: dict, store_code: str | None
+) -> tuple[Customer | None, CustomerState | None]:
+    """The customer of the placement (and its state for the calculation, None if not read here); the store of
+    ``store_code`` too. With ``customer_id``, one statement reads the customer, the store and the customer's state
+    for the calculation (``cart_read``), as the cart calculation does."""
+    if data["customer_id"] is None:
+        if store_code is not None:
+            _placed_store(request, data, store_by_code(store_code))
+        return _customer_by(phone=data["phone"], card=data["card"]), None
+    reading = cart_read(customer_id=data["customer_id"], store_code=store_code)
+    if store_code is not None:
+        _placed_store(request, data, reading.store)  # a bad store is order_invalid before the customer is looked at
+    if reading.customer is None:
+        raise CustomerNotFound()
+    return _not_merged(reading.customer), reading.state
 
 
 def _validated(serializer_class: type, data: Any) -> dict:
@@ -265,9 +285,11 @@ class OrderPlaceApi(APIView):
     )
     @idempotent()
     def post(self, request: Request) -> Response:
-        data = _place_input(request)
+        data, store_code = _place_input(request)
         channel, actor = request_channel(request), _actor(request)
         if data["parent_number"]:
+            if store_code is not None:
+                _placed_store(request, data, store_by_code(store_code))
             parent = Order.objects.filter(channel=channel, number=data["parent_number"]).first()
             if parent is None:
                 raise OrderNotFound(extra={"number": data["parent_number"]})
@@ -280,10 +302,7 @@ class OrderPlaceApi(APIView):
                 actor=actor,
             )
             return _answer(delivery, status.HTTP_201_CREATED)
-        if data["customer_id"] is not None:
-            customer = _not_merged(customer_get(customer_id=data["customer_id"]))
-        else:
-            customer = _customer_by(phone=data["phone"], card=data["card"])
+        customer, state = _placing_customer(request, data, store_code)
         placed = order_place(
             channel=channel,
             number=data["number"],
@@ -310,6 +329,7 @@ class OrderPlaceApi(APIView):
                 for payment in data["payments"]
             ],
             actor=actor,
+            state=state,
         )
         return _answer(placed.order, status.HTTP_200_OK if placed.replayed else status.HTTP_201_CREATED)
 

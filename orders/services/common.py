@@ -16,7 +16,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from core.actors import Actor
-from core.sql import insert, insert_unless_taken
+from core.sql import default_database, insert, insert_unless_taken
 from orders.exceptions import (
     OperationConflict,
     OrderInvalid,
@@ -247,13 +247,14 @@ def lines_update(lines: list[OrderLine], fields: list[str]) -> None:
     if connection.vendor != "postgresql":
         OrderLine.objects.bulk_update(lines, fields)
         return
+    database = default_database()
     model_fields = [OrderLine._meta.get_field(name) for name in fields]
     columns = [field.column for field in model_fields]
-    row = "(%s::bigint, " + ", ".join(f"%s::{field.cast_db_type(connection)}" for field in model_fields) + ")"
+    row = "(%s::bigint, " + ", ".join(f"%s::{field.cast_db_type(database)}" for field in model_fields) + ")"
     parameters = []
     for line in lines:
         parameters.append(line.pk)
-        parameters.extend(field.get_db_prep_save(getattr(line, field.attname), connection) for field in model_fields)
+        parameters.extend(field.get_db_prep_save(getattr(line, field.attname), database) for field in model_fields)
     sql = LINES_UPDATE_SQL.format(
         sets=", ".join(f'"{column}" = v."{column}"' for column in columns),
         rows=", ".join([row] * len(lines)),

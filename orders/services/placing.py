@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.actors import SYSTEM, Actor
-from core.sql import insert
+from core.sql import default_database, insert
 from customers.models import Customer
 from integrations.models import Channel, Store
 from orders.exceptions import (
@@ -36,7 +36,7 @@ from orders.services.common import (
 )
 from points.models import Hold, LotKind
 from points.services import points_accrue_lots, points_hold_commit, points_redeem
-from programmes.calculator import CartLine, CartResult, cart_calculate
+from programmes.calculator import CartLine, CartResult, CustomerState, cart_calculate
 from programmes.calculator.reference import calculation_read
 from programmes.models import OperationType
 
@@ -101,6 +101,7 @@ def order_place(
     payments: list[NewPayment] = (),
     actor: Actor = SYSTEM,
     now: datetime | None = None,
+    state: CustomerState | None = None,
 ) -> Placed:
     """Place an order: calculate it (as of ``created_at`` for an ``offline`` till), spend ``redeem`` points —
     or commit the checkout's hold ``hold_id`` — spread over the lines by their caps, and accrue each line's points
@@ -108,7 +109,8 @@ def order_place(
 
     The number is the channel's and unique per channel: the same number with the same content replays the first
     result (an offline till that sends twice), with other content is ``order_exists``. ``calculation`` (from
-    the cart calculation) must match the lines, else ``price_changed``. All or nothing: one transaction."""
+    the cart calculation) must match the lines, else ``price_changed``. All or nothing: one transaction.
+    ``state``: the customer's state for the calculation, when the caller read it with the customer (``cart_read``)."""
     now = now or timezone.now()
     _lines_validate(lines)
     fingerprint_ = request_fingerprint(
@@ -150,6 +152,7 @@ def order_place(
         first_order=None,
         # Held points are no longer available, but they are this order's to spend.
         held=hold.amount if hold is not None else ZERO,
+        state=state,
     )
     try:
         with transaction.atomic():
@@ -356,7 +359,8 @@ def _order_insert(order: Order, line_count: int) -> list[int]:
     sql = ORDER_INSERT_SQL.format(
         columns=", ".join(f'"{field.column}"' for field in fields), values=", ".join(["%s"] * len(fields))
     )
-    values = [field.get_db_prep_save(field.pre_save(order, True), connection) for field in fields]
+    database = default_database()
+    values = [field.get_db_prep_save(field.pre_save(order, True), database) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*values, line_count])
         order.pk, line_ids = cursor.fetchone()
@@ -375,7 +379,8 @@ def _lines_insert(lines: list[OrderLine]) -> None:
     sql = "INSERT INTO orders_orderline ({columns}) VALUES {rows}".format(
         columns=", ".join(f'"{field.column}"' for field in fields), rows=", ".join([row] * len(lines))
     )
-    values = [field.get_db_prep_save(field.pre_save(line, True), connection) for line in lines for field in fields]
+    database = default_database()
+    values = [field.get_db_prep_save(field.pre_save(line, True), database) for line in lines for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
     for line in lines:

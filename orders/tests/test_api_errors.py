@@ -257,10 +257,15 @@ def test_a_bad_order_is_order_invalid_naming_each_field(api, customer, body, fie
     assert_unchanged(before)
 
 
-def test_an_unknown_store_says_so(api, order):
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"customer_id": 987654}, {"phone": CUSTOMER_PHONE}, {"parent_number": "NO-SUCH"}],
+    ids=["anonymous", "with-an-unknown-customer", "by-phone", "delivering-by-the-case-study-scheme"],
+)
+def test_an_unknown_store_says_so_before_anything_else(api, order, fields):
     before = snapshot()
 
-    error = refused(post(api, ORDERS, furniture(store="no-such-store")), 400, "order_invalid")
+    error = refused(post(api, ORDERS, furniture(store="no-such-store", **fields)), 400, "order_invalid")
 
     assert error["fields"]["store"][0]["code"] == "unknown_store"
     assert_unchanged(before)

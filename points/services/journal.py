@@ -25,6 +25,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection
 
 from core.actors import SYSTEM, Actor  # noqa: F401 (re-exported to the ledger services)
+from core.sql import default_database
 from points.exceptions import InvalidAmount, OperationKeyConflict, PointsError, ReasonRequired
 from points.models import ZERO, Account, Allocation, BalanceType, Entry, Hold, Lot
 from points.selectors import Balance
@@ -358,17 +359,18 @@ def flush_postgresql(journal: Journal) -> None:
     new_lots = journal._new_lots
     lifetime_of = journal._new_lots_lifetime
     fields, new_lot_fields, sql = _entry_columns(bool(new_lots), lifetime_of is not None)
+    database = default_database()
     parameters: list = []
     if new_lots:
         parameters.append(len(new_lots))
         if lifetime_of is not None:  # LIFETIME_DAYS_SQL's, in the insert's select list before its arrays
             parameters += [lifetime_of[0].pk, lifetime_of[1], lifetime_of[0].default_lifetime_days]
         parameters += [
-            [field.get_db_prep_save(getattr(lot, field.attname), connection) for lot in new_lots]
+            [field.get_db_prep_save(getattr(lot, field.attname), database) for lot in new_lots]
             for field in new_lot_fields
         ]
     parameters += [
-        [field.get_db_prep_save(getattr(entry, field.attname), connection) for entry in journal.entries]
+        [field.get_db_prep_save(getattr(entry, field.attname), database) for entry in journal.entries]
         for field in fields
     ]
     allocations = journal._allocations
@@ -385,7 +387,7 @@ def flush_postgresql(journal: Journal) -> None:
     lot_fields = [Lot._meta.get_field(name) for name in LOT_FIELDS]
     parameters.append([lot.pk for lot in lots])
     parameters += [
-        [field.get_db_prep_save(getattr(lot, field.attname), connection) for lot in lots] for field in lot_fields
+        [field.get_db_prep_save(getattr(lot, field.attname), database) for lot in lots] for field in lot_fields
     ]
     account = journal.account
     parameters += [account.available, account.pending, account.held, account.debt, journal.now, account.pk]
@@ -430,11 +432,12 @@ def lots_update(lots: list[Lot]) -> None:
         Lot.objects.bulk_update(lots, LOT_FIELDS)
         return
     fields = [Lot._meta.get_field(name) for name in LOT_FIELDS]
+    database = default_database()
     with connection.cursor() as cursor:
         for start in range(0, len(lots), LOTS_PER_UPDATE):
             batch = lots[start : start + LOTS_PER_UPDATE]
             parameters = []
             for lot in batch:
                 parameters.append(lot.pk)
-                parameters.extend(field.get_db_prep_save(getattr(lot, field.attname), connection) for field in fields)
+                parameters.extend(field.get_db_prep_save(getattr(lot, field.attname), database) for field in fields)
             cursor.execute(LOTS_UPDATE_SQL.format(rows=", ".join([LOTS_UPDATE_ROW] * len(batch))), parameters)
