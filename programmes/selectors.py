@@ -56,6 +56,11 @@ def programme_of_kind(*, kind: str) -> Programme:
         row = cursor.fetchone()
     if row is None:
         raise ProgrammeNotFound()
+    return programme_from_row(row)
+
+
+def programme_from_row(row) -> Programme:
+    """The programme of a row of ``PROGRAMME_OF_KIND_SQL``'s columns (PostgreSQL)."""
     fields = Programme._meta.concrete_fields
     # As the ORM converts them (the JSON field arrives as text).
     values = [

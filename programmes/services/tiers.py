@@ -32,7 +32,9 @@ from programmes.exceptions import ProgrammeNotFound, PurchaseRecordConflict, Tie
 from programmes.models import CustomerTier, Programme, PurchaseRecord, Tier, TierChange
 from programmes.rulebook import tiers_for
 from programmes.selectors import (
+    PROGRAMME_OF_KIND_SQL,
     ZERO,
+    programme_from_row,
     programme_of_kind,
     programme_tiers,
     qualification_window_start,
@@ -72,7 +74,8 @@ def purchase_record(
     amount = _money(amount)
     if not source_type or not source_id:
         raise ValueError("purchase_record needs a source_type and a source_id")
-    programme = programme or programme_of_kind(kind=customer.kind)
+    if programme is None and connection.vendor != "postgresql":
+        programme = programme_of_kind(kind=customer.kind)  # on PostgreSQL: read by the record's insert
     record = PurchaseRecord(
         customer=customer,
         programme=programme,
@@ -84,14 +87,58 @@ def purchase_record(
     # No savepoint of its own inside the caller's transaction (two statements less on the orders' hot path): the
     # record and the upgrade stand or fall with the caller's change.
     with transaction.atomic(savepoint=False):
-        inserted = insert_unless_taken(record)
+        if programme is None:
+            programme, inserted = _insert_with_programme(record, customer.kind)
+        else:
+            inserted = insert_unless_taken(record)
         if inserted and programme.is_active and amount > 0:
             _upgrade(customer_id=customer.pk, programme=programme, now=now or timezone.now())
+    if programme is None:  # raised here, not inside the block: the caller's transaction stays usable
+        raise ProgrammeNotFound()
     if not inserted:
         record = PurchaseRecord.objects.get(programme=programme, source_type=source_type, source_id=source_id)
         if record.customer_id != customer.pk or record.amount != amount:
             raise PurchaseRecordConflict(extra={"purchase_record_id": record.pk})
     return record
+
+
+_RECORD_FIELDS = [field for field in PurchaseRecord._meta.concrete_fields if not field.primary_key]
+# The programme of the customer's kind read and the record inserted under its id by one statement: every delivery
+# and return records a purchase, and the programme's read was a round trip of its own.
+RECORD_WITH_PROGRAMME_SQL = (
+    "WITH p AS ({programme}), "
+    "record AS (INSERT INTO {table} ({columns}) SELECT {values} FROM p ON CONFLICT DO NOTHING RETURNING id) "
+    "SELECT p.*, (SELECT id FROM record) FROM p"
+).format(
+    programme=PROGRAMME_OF_KIND_SQL,
+    table=PurchaseRecord._meta.db_table,
+    columns=", ".join(f'"{field.column}"' for field in _RECORD_FIELDS),
+    values=", ".join("p.id" if field.name == "programme" else "%s" for field in _RECORD_FIELDS),
+)
+
+
+def _insert_with_programme(record: PurchaseRecord, kind: str) -> tuple[Programme | None, bool]:
+    """``programme_of_kind`` and ``insert_unless_taken(record)`` under it, in one statement (PostgreSQL): the
+    programme (None: there is none of ``kind``, and nothing was inserted), and whether the record was inserted (not
+    if its source was recorded before)."""
+    values = [
+        field.get_db_prep_save(field.pre_save(record, True), connection)
+        for field in _RECORD_FIELDS
+        if field.name != "programme"
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(RECORD_WITH_PROGRAMME_SQL, [kind, *values])
+        row = cursor.fetchone()
+    if row is None:
+        return None, False
+    programme = programme_from_row(row[:-1])
+    record.programme = programme
+    if row[-1] is None:
+        return programme, False
+    record.pk = row[-1]
+    record._state.adding = False
+    record._state.db = connection.alias
+    return programme, True
 
 
 def _money(value: Decimal | int | str) -> Decimal:

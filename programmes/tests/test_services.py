@@ -10,8 +10,8 @@ from django.utils import timezone
 from core.actors import Actor
 from customers.tests.factories import B2bCustomerFactory, CustomerFactory
 from points.exceptions import ReasonRequired
-from programmes.exceptions import PurchaseRecordConflict, TierAssignmentInvalid
-from programmes.models import CustomerTier, PurchaseRecord, TierChange
+from programmes.exceptions import ProgrammeNotFound, PurchaseRecordConflict, TierAssignmentInvalid
+from programmes.models import CustomerTier, Programme, PurchaseRecord, TierChange
 from programmes.selectors import customer_tier
 from programmes.services import purchase_record, tier_assign_manual, tiers_recalculate
 from programmes.tasks import tiers_recalculate_task
@@ -97,6 +97,16 @@ def test_the_same_source_with_another_amount_is_a_conflict_and_changes_nothing(t
         buy(customer, "2000", "o-1")
 
     assert list(PurchaseRecord.objects.values_list("amount", flat=True)) == [Decimal("1000.00")]
+
+
+def test_a_purchase_of_a_customer_whose_kind_has_no_programme_is_refused_and_recorded_nowhere(tiers):
+    Programme.objects.filter(customer_kind=Programme.CustomerKind.B2B).delete()
+    customer = B2bCustomerFactory()
+
+    with pytest.raises(ProgrammeNotFound):
+        buy(customer, "1000", "o-1")
+
+    assert not PurchaseRecord.objects.exists()
 
 
 def test_returns_reduce_the_qualifying_sum(tiers):
