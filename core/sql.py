@@ -136,17 +136,30 @@ def insert_unless_taken(instance: Model, *, durable: bool = True, plain_values: 
             return False
         return True
     asynchronous = not durable and commits_asynchronously(using)
-    fields, sql = _insert_statement(type(instance), using, asynchronous)
-    if plain_values and database.vendor == "postgresql":
-        values = [getattr(instance, field.attname) for field in fields]
-    else:
-        values = [field.get_db_prep_save(field.pre_save(instance, True), database) for field in fields]
+    sql, values = insert_unless_taken_statement(instance, using, asynchronous=asynchronous, plain_values=plain_values)
     with database.cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
-    if row is None:
+    return inserted_as(instance, None if row is None else row[0], using)
+
+
+def insert_unless_taken_statement(
+    instance: Model, using: str, *, asynchronous: bool = False, plain_values: bool = False
+) -> tuple[str, list]:
+    """``insert_unless_taken``'s statement for ``instance`` and its values (``UPSERT_VENDORS`` only), for a caller
+    that runs it inside a statement of its own (a CTE); then ``inserted_as`` with the id it returned, if any."""
+    database = connections[using]
+    fields, sql = _insert_statement(type(instance), using, asynchronous)
+    if plain_values and database.vendor == "postgresql":
+        return sql, [getattr(instance, field.attname) for field in fields]
+    return sql, [field.get_db_prep_save(field.pre_save(instance, True), database) for field in fields]
+
+
+def inserted_as(instance: Model, pk, using: str) -> bool:
+    """``instance`` saved as the row ``pk`` (None: not inserted, a unique key taken); whether it was inserted."""
+    if pk is None:
         return False
-    instance.pk = row[0]
+    instance.pk = pk
     instance._state.adding = False
     instance._state.db = using
     return True

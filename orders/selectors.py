@@ -256,17 +256,26 @@ def _order_read(condition: str, parameters: list, *, lock: bool) -> tuple[Order 
 
 
 @cache
-def _lines_sql(deliveries: bool) -> str:
+def lines_select(deliveries: bool) -> tuple[str, str, str]:
+    """The columns, the table (``l``) and the joins (``d``, its delivery) of the order's lines as ``lines_from`` reads
+    them; ``l.order_id`` names the order."""
     quote = connection.ops.quote_name
-    order_column, delivery_column = quote(OrderLine.order.field.column), quote(OrderLine.delivery.field.column)
-    columns, join = _LINE.columns("l"), ""
+    delivery_column = quote(OrderLine.delivery.field.column)
+    columns, table, joins = _LINE.columns("l"), f"{quote(OrderLine._meta.db_table)} AS l", ""
     if deliveries:
         columns += f", {_ORDER.columns('d')}"
-        join = f" LEFT JOIN {quote(Order._meta.db_table)} AS d ON d.id = l.{delivery_column}"
-    return (
-        f"SELECT {columns} FROM {quote(OrderLine._meta.db_table)} AS l{join} WHERE l.{order_column} = %s "
-        "ORDER BY l.line_number, l.part"
-    )
+        joins = f" LEFT JOIN {quote(Order._meta.db_table)} AS d ON d.id = l.{delivery_column}"
+    return columns, table, joins
+
+
+LINES_ORDER = "ORDER BY l.line_number, l.part"
+
+
+@cache
+def _lines_sql(deliveries: bool) -> str:
+    columns, table, joins = lines_select(deliveries)
+    order_column = connection.ops.quote_name(OrderLine.order.field.column)
+    return f"SELECT {columns} FROM {table}{joins} WHERE l.{order_column} = %s {LINES_ORDER}"
 
 
 def order_lines_of(order: Order, *, deliveries: bool = False) -> list[OrderLine]:
@@ -275,6 +284,11 @@ def order_lines_of(order: Order, *, deliveries: bool = False) -> list[OrderLine]
     with connection.cursor() as cursor:
         cursor.execute(_lines_sql(deliveries), [order.pk])
         rows = cursor.fetchall()
+    return lines_from(rows, order, deliveries=deliveries)
+
+
+def lines_from(rows, order: Order, *, deliveries: bool) -> list[OrderLine]:
+    """The lines of rows of ``lines_select``'s columns; each line's ``order`` is ``order``."""
     split = len(_LINE.fields)
     lines = []
     for row in rows:

@@ -16,7 +16,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from core.actors import Actor
-from core.sql import default_database, insert, insert_unless_taken
+from core.sql import default_database, insert, insert_unless_taken, insert_unless_taken_statement, inserted_as
 from orders.exceptions import (
     OperationConflict,
     OrderInvalid,
@@ -25,7 +25,7 @@ from orders.exceptions import (
     QuantityExceeded,
 )
 from orders.models import ZERO, Order, OrderEvent, OrderLine
-from orders.selectors import order_lines_of, order_locked_with_parties
+from orders.selectors import LINES_ORDER, lines_from, lines_select, order_lines_of, order_locked_with_parties
 from points.services import (
     points_cancel_accrual,
     points_clawback,
@@ -82,7 +82,33 @@ def event_claim(
 ) -> tuple[OrderEvent, bool]:
     """(event, True) when ``operation_key`` was used before for the same change — the caller replays it —, or a
     new event. The same key for another change is ``order_operation_conflict``. Under the order lock."""
-    event = OrderEvent(
+    event = _event(
+        order=order,
+        kind=kind,
+        operation_key=operation_key,
+        fingerprint_=fingerprint_,
+        actor=actor,
+        at=at,
+        reason=reason,
+        lines=lines,
+    )
+    if insert_unless_taken(event):
+        return event, False
+    return _claimed_before(event), True
+
+
+def _event(
+    *,
+    order: Order,
+    kind: str,
+    operation_key: str,
+    fingerprint_: str,
+    actor: Actor,
+    at: datetime,
+    reason: str = "",
+    lines: list | None = None,
+) -> OrderEvent:
+    return OrderEvent(
         order=order,
         kind=kind,
         operation_key=operation_key,
@@ -93,12 +119,38 @@ def event_claim(
         lines=lines or [],
         created_at=at,
     )
-    if insert_unless_taken(event):
-        return event, False
-    existing = OrderEvent.objects.get(operation_key=operation_key)  # taken: committed, or waited for
-    if existing.fingerprint != fingerprint_ or existing.order_id != order.pk:
+
+
+def _claimed_before(event: OrderEvent) -> OrderEvent:
+    """The event that took ``event``'s key (committed, or waited for), if it was for the same change; else
+    ``order_operation_conflict``."""
+    existing = OrderEvent.objects.get(operation_key=event.operation_key)
+    if existing.fingerprint != event.fingerprint or existing.order_id != event.order_id:
         raise OperationConflict()
-    return existing, True
+    return existing
+
+
+def event_claim_reading_lines(*, deliveries: bool = False, **claim) -> tuple[OrderEvent, bool, list[OrderLine]]:
+    """``event_claim(**claim)`` and, for a new event, the order's lines (``order_lines_of``): one statement on
+    PostgreSQL, the event's insert in a CTE (a delivery, cancellation or return claims its event, then reads the
+    lines it changes: two round trips). A replay gets no lines."""
+    order = claim["order"]
+    if connection.vendor != "postgresql":
+        event, replayed = event_claim(**claim)
+        return event, replayed, [] if replayed else order_lines_of(order, deliveries=deliveries)
+    event = _event(**claim)
+    insert_sql, values = insert_unless_taken_statement(event, connection.alias)
+    columns, table, joins = lines_select(deliveries)
+    sql = (
+        f"WITH claimed AS ({insert_sql}) SELECT (SELECT id FROM claimed), {columns} "
+        f"FROM (SELECT 1) AS one LEFT JOIN {table} ON l.order_id = %s{joins} {LINES_ORDER}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, order.pk])
+        rows = cursor.fetchall()
+    if not inserted_as(event, rows[0][0], connection.alias):
+        return _claimed_before(event), True, []
+    return event, False, lines_from([row[1:] for row in rows if row[1] is not None], order, deliveries=deliveries)
 
 
 def ledger_key(event: OrderEvent, suffix: str) -> str:
@@ -113,13 +165,20 @@ def share(total: Decimal, part: Decimal, whole: Decimal) -> Decimal:
 
 
 def lines_take(
-    order: Order, requested: list[LineRequest], statuses: set[str], wrong_status, *, deliveries: bool = False
+    order: Order,
+    requested: list[LineRequest],
+    statuses: set[str],
+    wrong_status,
+    *,
+    deliveries: bool = False,
+    held: list[OrderLine] | None = None,
 ) -> tuple[list[tuple], list[OrderLine]]:
     """The order's line parts that ``requested`` names, as (part, quantity taken), in line order, and every line of
     the order as read (for its status: ``order_status_refresh``). A line number the order lacks is
     ``order_line_unknown``; one with nothing in ``statuses`` raises ``wrong_status``; a quantity above what is left
     in them ``order_line_quantity_exceeded`` — each naming the request's field. ``deliveries``: the lines come
-    with their delivery sub-orders (for an answer built from them: ``order_answered``)."""
+    with their delivery sub-orders (for an answer built from them: ``order_answered``). ``held``: every line of the
+    order, read already (``event_claim_reading_lines``)."""
     if not requested:
         raise OrderInvalid(fields={"lines": [{"code": "empty", "message": "Name at least one line."}]})
     seen = set()
@@ -130,7 +189,8 @@ def lines_take(
             )
         seen.add(request.line_number)
     by_number: dict[int, list[OrderLine]] = defaultdict(list)
-    held = order_lines_of(order, deliveries=deliveries)  # all of them: a handful, in the same one query
+    if held is None:
+        held = order_lines_of(order, deliveries=deliveries)  # all of them: a handful, in the same one query
     for line in held:
         by_number[line.line_number].append(line)
     for parts in by_number.values():

@@ -25,6 +25,7 @@ from orders.services.common import (
     LineRequest,
     OrderNumber,
     event_claim,
+    event_claim_reading_lines,
     ledger_key,
     lines_split,
     lines_take,
@@ -59,7 +60,7 @@ def order_deliver(
     delivered_at = delivered_at or timezone.now()
     with transaction.atomic():
         order = order_lock(order)
-        event, replayed = event_claim(
+        event, replayed, held = event_claim_reading_lines(
             order=order,
             kind=OrderEvent.Kind.DELIVER,
             operation_key=operation_key,
@@ -71,7 +72,7 @@ def order_deliver(
         )
         if replayed:
             return event.result
-        taken, held = lines_take(order, lines, {OrderLine.Status.PLACED}, OrderLineNotPlaced)
+        taken, held = lines_take(order, lines, {OrderLine.Status.PLACED}, OrderLineNotPlaced, held=held)
         delivered = lines_split(taken, event)
         channel = actor.channel or order.channel
         delivery = delivery_create(order, number or _delivery_number(order, channel), delivered, actor, delivered_at)
@@ -111,7 +112,8 @@ def order_cancel(
     fingerprint_ = request_fingerprint(op="cancel", lines=_lines_print(lines), reason=reason)
     with transaction.atomic():
         order = order_lock(order)
-        event, replayed = event_claim(
+        event, replayed, held = event_claim_reading_lines(
+            deliveries=True,
             order=order,
             kind=OrderEvent.Kind.CANCEL,
             operation_key=operation_key,
@@ -124,12 +126,11 @@ def order_cancel(
         if replayed:
             return order
         if lines is None:
-            held = list(order.lines.select_related("delivery"))
             taken = [(line, line.quantity) for line in held if line.status == OrderLine.Status.PLACED]
             if not taken:
                 raise NothingToCancel()
         else:
-            taken, held = lines_take(order, lines, {OrderLine.Status.PLACED}, OrderLineNotPlaced, deliveries=True)
+            taken, held = lines_take(order, lines, {OrderLine.Status.PLACED}, OrderLineNotPlaced, held=held)
         cancelled = lines_split(taken, event)
         was_unlocked = [line for line in cancelled if line.points_unlocked]
         points_reverse_lines(cancelled, event, actor, reason)
@@ -156,7 +157,8 @@ def order_return(
     fingerprint_ = request_fingerprint(op="return", lines=_lines_print(lines), reason=reason)
     with transaction.atomic():
         order = order_lock(order)
-        event, replayed = event_claim(
+        event, replayed, held = event_claim_reading_lines(
+            deliveries=True,
             order=order,
             kind=OrderEvent.Kind.RETURN,
             operation_key=operation_key,
@@ -168,7 +170,7 @@ def order_return(
         )
         if replayed:
             return order
-        taken, held = lines_take(order, lines, {OrderLine.Status.DELIVERED}, OrderLineNotDelivered, deliveries=True)
+        taken, held = lines_take(order, lines, {OrderLine.Status.DELIVERED}, OrderLineNotDelivered, held=held)
         returned = lines_split(taken, event)
         counted = [line for line in returned if line.points_unlocked or order.unlocks_on == Order.UnlocksOn.DELIVERY]
         points_reverse_lines(returned, event, actor, reason)
