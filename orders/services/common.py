@@ -82,7 +82,7 @@ def event_claim(
 ) -> tuple[OrderEvent, bool]:
     """(event, True) when ``operation_key`` was used before for the same change — the caller replays it —, or a
     new event. The same key for another change is ``order_operation_conflict``. Under the order lock."""
-    event = _event(
+    event = order_event(
         order=order,
         kind=kind,
         operation_key=operation_key,
@@ -94,10 +94,10 @@ def event_claim(
     )
     if insert_unless_taken(event):
         return event, False
-    return _claimed_before(event), True
+    return event_claimed_before(event), True
 
 
-def _event(
+def order_event(
     *,
     order: Order,
     kind: str,
@@ -121,7 +121,7 @@ def _event(
     )
 
 
-def _claimed_before(event: OrderEvent) -> OrderEvent:
+def event_claimed_before(event: OrderEvent) -> OrderEvent:
     """The event that took ``event``'s key (committed, or waited for), if it was for the same change; else
     ``order_operation_conflict``."""
     existing = OrderEvent.objects.get(operation_key=event.operation_key)
@@ -138,7 +138,7 @@ def event_claim_reading_lines(*, deliveries: bool = False, **claim) -> tuple[Ord
     if connection.vendor != "postgresql":
         event, replayed = event_claim(**claim)
         return event, replayed, [] if replayed else order_lines_of(order, deliveries=deliveries)
-    event = _event(**claim)
+    event = order_event(**claim)
     insert_sql, values = insert_unless_taken_statement(event, connection.alias)
     columns, table, joins = lines_select(deliveries)
     sql = (
@@ -149,7 +149,7 @@ def event_claim_reading_lines(*, deliveries: bool = False, **claim) -> tuple[Ord
         cursor.execute(sql, [*values, order.pk])
         rows = cursor.fetchall()
     if not inserted_as(event, rows[0][0], connection.alias):
-        return _claimed_before(event), True, []
+        return event_claimed_before(event), True, []
     return event, False, lines_from([row[1:] for row in rows if row[1] is not None], order, deliveries=deliveries)
 
 

@@ -615,12 +615,12 @@ def test_get_order_takes_a_fixed_number_of_queries(api, customer, django_assert_
 
 
 # The measured counts on PostgreSQL, savepoints included (on SQLite the services take the ORM's statements).
-# Place (15): the idempotency claim and answer, the customer with its store and state for the calculator (one
-# statement), the number's check, the catalogue, BEGIN, the order and its event, the redemption, its payment, the
-# accrual's account lock and merge check, the lots with the journal, the lines, COMMIT. Deliver (30, a line split and
-# a first purchase, so the tier row is created): mostly the ledger (the split lot, the unlock) and the tier's purchase
-# record. Get: the API key, the order with its channel, parent and store, its lines with their lots and deliveries,
-# its payments.
-PLACE_QUERIES = 15
+# Place (13): the idempotency claim and answer, the customer with its store and state for the calculator (one
+# statement), the number's check, the catalogue, BEGIN, the order with its event, the redemption, the accrual's
+# account lock and merge check, the lots with the journal, the lines with the points' payment, COMMIT. Deliver (30,
+# a line split and a first purchase, so the tier row is created): mostly the ledger (the split lot, the unlock) and
+# the tier's purchase record. Get: the API key, the order with its channel, parent and store, its lines with their
+# lots and deliveries, its payments.
+PLACE_QUERIES = 13
 DELIVER_QUERIES = 30
 GET_QUERIES = 4

@@ -29,10 +29,11 @@ def test_statements_per_operation(channel, customer):
     # Delivering: 36 since the tier check takes the tiers from the rules-version cache, without a savepoint.
     # 13 / 32 / 17 since the ledger calls inside an order's transaction (redemption, split, unlock, clawback) take no
     # savepoint: the one left in a delivery is the tier row a first purchase creates.
-    # 13 / 28 / 14 since the order is locked and read with its parties by one statement, the event is claimed by the
-    # statement that reads the lines, a delivery's event result and the order's status are written together, a
-    # return's line part is a plain insert, and a purchase record reads its programme.
-    assert len(placing) <= 13
+    # 11 / 28 / 14 since the order is locked and read with its parties by one statement, the event is claimed by the
+    # statement that reads the lines (placing: that inserts the order), a delivery's event result and the order's
+    # status are written together, a return's line part is a plain insert, a purchase record reads its programme,
+    # and the points' payment is inserted with the lines.
+    assert len(placing) <= 11
     assert len(delivering) <= 28
     assert len(returning) <= 14
     inner_savepoints = [query for query in delivering.captured_queries if query["sql"].startswith("SAVEPOINT")][1:]
