@@ -69,29 +69,11 @@ def order_lock(order: Order | OrderNumber | int) -> Order:
     return order_locked_with_parties(order_id=order if isinstance(order, int) else order.pk)
 
 
-def event_claim(
-    *,
-    order: Order,
-    kind: str,
-    operation_key: str,
-    fingerprint_: str,
-    actor: Actor,
-    at: datetime,
-    reason: str = "",
-    lines: list | None = None,
-) -> tuple[OrderEvent, bool]:
-    """(event, True) when ``operation_key`` was used before for the same change — the caller replays it —, or a
-    new event. The same key for another change is ``order_operation_conflict``. Under the order lock."""
-    event = order_event(
-        order=order,
-        kind=kind,
-        operation_key=operation_key,
-        fingerprint_=fingerprint_,
-        actor=actor,
-        at=at,
-        reason=reason,
-        lines=lines,
-    )
+def event_claim(**claim) -> tuple[OrderEvent, bool]:
+    """The event ``order_event(**claim)`` describes, new — or (event, True) when its ``operation_key`` was used before
+    for the same change: the caller replays it. The same key for another change is ``order_operation_conflict``.
+    Under the order lock."""
+    event = order_event(**claim)
     if insert_unless_taken(event):
         return event, False
     return event_claimed_before(event), True
@@ -108,6 +90,7 @@ def order_event(
     reason: str = "",
     lines: list | None = None,
 ) -> OrderEvent:
+    """An order's event, unsaved: what ``event_claim`` claims."""
     return OrderEvent(
         order=order,
         kind=kind,

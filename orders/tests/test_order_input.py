@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.tests.plain_input import exact
 from customers.tests.factories import StoreFactory
 from integrations.models import Store
 from orders.api.plain_input import line_requests_input_plain, order_place_input_plain
@@ -18,15 +19,6 @@ pytestmark = pytest.mark.django_db
 STORE = "store-1"
 LINE = {"line_number": 1, "sku": "SOFA-1", "quantity": "1", "price": "10000.00"}
 ORDER = {"number": "SO-1", "lines": [LINE]}
-
-
-def _exact(value):
-    """Decimals by their digits and exponent (``Decimal("1.0") == Decimal("1.000")``), types included."""
-    if isinstance(value, dict):
-        return {key: _exact(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_exact(item) for item in value]
-    return (type(value).__name__, str(value))
 
 
 def _validated(serializer_class, data) -> dict | None:
@@ -44,14 +36,14 @@ def _check_place(data) -> dict | None:
     if plain is not None:
         if plain["store"] is not None and not Store.objects.filter(code=plain["store"]).exists():
             StoreFactory(code=plain["store"])  # the reader leaves the lookup (and `unknown_store`) to the view
-        assert _exact(plain) == _exact(_validated(OrderPlaceInput, data)), data
+        assert exact(plain) == exact(_validated(OrderPlaceInput, data)), data
     return plain
 
 
 def _check_lines(serializer_class, data) -> dict | None:
     plain = line_requests_input_plain(serializer_class, data)
     if plain is not None:
-        assert _exact(plain) == _exact(_validated(serializer_class, data)), data
+        assert exact(plain) == exact(_validated(serializer_class, data)), data
     return plain
 
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.tests.plain_input import exact
 from points.api.serializers import HoldCommitInput, HoldCreateInput, hold_commit_input_plain, hold_input_plain
 
 pytestmark = pytest.mark.django_db
@@ -15,17 +16,12 @@ pytestmark = pytest.mark.django_db
 READERS = {HoldCreateInput: hold_input_plain, HoldCommitInput: hold_commit_input_plain}
 
 
-def _exact(values: dict) -> dict:
-    """Decimals by their digits and exponent (``Decimal("1.0") == Decimal("1.000")``), types included."""
-    return {key: (type(value).__name__, str(value)) for key, value in values.items()}
-
-
 def _check(serializer_class, data) -> dict | None:
     plain = READERS[serializer_class](data)
     if plain is not None:
         serializer = serializer_class(data=data)
         assert serializer.is_valid(), (data, serializer.errors)
-        assert _exact(plain) == _exact(dict(serializer.validated_data))
+        assert exact(plain) == exact(dict(serializer.validated_data))
     return plain
 
 

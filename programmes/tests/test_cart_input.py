@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.tests.plain_input import exact
 from customers.tests.factories import StoreFactory
 from integrations.models import Store
 from programmes.api.serializers import CartCalculateInput, cart_input_plain
@@ -16,15 +17,6 @@ pytestmark = pytest.mark.django_db
 
 STORE = "store-1"
 LINE = {"sku": "SOFA-1", "quantity": "1", "price": "10000.00"}
-
-
-def _exact(value):
-    """Decimals by their digits and exponent (``Decimal("1.0") == Decimal("1.000")``), types included."""
-    if isinstance(value, dict):
-        return {key: _exact(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_exact(item) for item in value]
-    return (type(value).__name__, str(value))
 
 
 def _serializer(data) -> dict | None:
@@ -42,7 +34,7 @@ def _check(data) -> dict | None:
     if plain is not None:
         if plain["store"] is not None and not Store.objects.filter(code=plain["store"]).exists():
             StoreFactory(code=plain["store"])  # the reader leaves the lookup (and `unknown_store`) to the view
-        assert _exact(plain) == _exact(_serializer(data))
+        assert exact(plain) == exact(_serializer(data))
     return plain
 
 
