@@ -60,13 +60,14 @@ class OrderNumber:
     number: str
 
 
-def order_lock(order: Order | OrderNumber | int) -> Order:
-    """The order (by id, instance or number), row-locked for the rest of the transaction: every change of one order
-    queues here, before any ledger lock (always order first, then accounts — no deadlock). With its parties: a
-    delivery copies its channel, store and customer, and the answer shows their codes. ``OrderNotFound`` if none."""
+def order_lock(order: Order | OrderNumber) -> Order:
+    """The order (an instance, or named by its number), row-locked for the rest of the transaction: every change of
+    one order queues here, before any ledger lock (always order first, then accounts — no deadlock). With its
+    parties: a delivery copies its channel, store and customer, and the answer shows their codes. ``OrderNotFound``
+    if none."""
     if isinstance(order, OrderNumber):
         return order_locked_with_parties(channel_id=order.channel_id, number=order.number)
-    return order_locked_with_parties(order_id=order if isinstance(order, int) else order.pk)
+    return order_locked_with_parties(order_id=order.pk)
 
 
 def event_claim(**claim) -> tuple[OrderEvent, bool]:

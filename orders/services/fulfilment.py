@@ -297,7 +297,7 @@ def order_redeliver(
     )
     delivered_at = delivered_at or timezone.now()
     with transaction.atomic():
-        parent = order_lock(parent.pk)
+        parent = order_lock(parent)
         event, replayed = event_claim(
             order=parent,
             kind=OrderEvent.Kind.DELIVER,

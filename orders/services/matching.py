@@ -37,7 +37,7 @@ def order_attach_customer(
         raise CustomerMerged(extra={"customer_id": customer.pk, "merged_into": customer.merged_into_id})
     fingerprint_ = request_fingerprint(op="match", customer=customer.pk)
     with transaction.atomic():
-        order = order_lock(order.pk)
+        order = order_lock(order)
         # Under its lock: a merge that moved this customer's points meanwhile must be seen, not raced.
         customer = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
         if customer.merged_into_id is not None:

@@ -41,7 +41,7 @@ def order_pay(
     paid_at = paid_at or timezone.now()
     payment = NewPayment(external_id=external_id, method=method, amount=amount, paid_at=paid_at)
     with transaction.atomic():
-        order = order_lock(order.pk)
+        order = order_lock(order)
         event, replayed = event_claim(
             order=order,
             kind=OrderEvent.Kind.PAY,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.tests.plain_input import exact
+from core.tests.plain_input import exact, json_numbers
 from points.api.serializers import HoldCommitInput, HoldCreateInput, hold_commit_input_plain, hold_input_plain
 
 pytestmark = pytest.mark.django_db
@@ -89,12 +89,7 @@ def test_a_form_is_left_to_the_serializer():
     assert hold_commit_input_plain(QueryDict("amount=1")) is None
 
 
-_NUMBER = st.one_of(
-    st.decimals(allow_nan=True, allow_infinity=True, places=None).map(str),
-    st.from_regex(r"-?[0-9]{0,14}(\.[0-9]{0,3})?", fullmatch=True),
-    st.integers(min_value=-(10**15), max_value=10**15),
-    st.floats(allow_nan=False, allow_infinity=False),
-)
+_NUMBER = json_numbers(14, 3)
 _VALUE = st.one_of(
     st.none(), st.booleans(), st.text(max_size=4), _NUMBER, st.integers(min_value=-2, max_value=10**7), st.just([])
 )
